@@ -1,0 +1,196 @@
+"""Helpers shared by all skorch-backed estimators: devices, seeding, the skorch engine, save/load.
+
+Public estimators *wrap* a skorch ``NeuralNet`` (built in ``fit``, kept as ``net_``) rather than
+inherit from it: a raw skorch net fails most of sklearn's common checks, a thin wrapper passes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.dataset import Dataset
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "resolve_device",
+    "seeded",
+    "LossNet",
+    "TorchStateMixin",
+    "predict_batches",
+]
+
+
+def resolve_device(device) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values checked."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but no CUDA device is available; use "
+            "device='auto' (GPU when present, else CPU) or device='cpu'."
+        )
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r}.")
+    return device
+
+
+def _seed_from(random_state) -> int:
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state) % (2**32)
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+@contextlib.contextmanager
+def seeded(random_state):
+    """Run torch code under a seed derived from ``random_state`` without touching global state."""
+    seed = _seed_from(random_state)
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield seed
+
+
+class LossNet(NeuralNet):
+    """skorch engine for modules whose ``forward`` returns a dict with a ``"loss"`` entry.
+
+    Self-supervised objectives compute their loss inside the module (the masking and the
+    targets are part of the model); skorch still owns the loop, callbacks, history, devices.
+    Supervised modules may instead return a tensor, scored by ``criterion`` as usual.
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if isinstance(y_pred, dict):
+            return y_pred["loss"]
+        return super().get_loss(y_pred, y_true, X=X, training=training)
+
+    def infer(self, x, **fit_params):
+        # skorch moves dict inputs to the device key by key; keep that behaviour.
+        return super().infer(x, **fit_params)
+
+
+def make_dataset(inputs: dict, y=None):
+    """A skorch Dataset over a dict of equal-length arrays (passed to forward as kwargs)."""
+    return Dataset(inputs, y)
+
+
+@torch.no_grad()
+def predict_batches(module, inputs: dict, batch_size: int, device: str, fn=None):
+    """Run ``fn(module, **batch)`` (default: ``module(**batch)``) over mini-batches; concat outputs."""
+    module.eval()
+    n = len(next(iter(inputs.values())))
+    outputs = []
+    for start in range(0, n, batch_size):
+        batch = {k: torch.as_tensor(v[start : start + batch_size]).to(device) for k, v in inputs.items()}
+        out = fn(module, **batch) if fn is not None else module(**batch)
+        outputs.append(out.detach().float().cpu().numpy())
+    return np.concatenate(outputs) if outputs else np.empty((0,))
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _is_plain(value) -> bool:
+    if isinstance(value, _PLAIN) or isinstance(value, (np.integer, np.floating, np.bool_)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+def _to_storable(value):
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return {"__ndarray_str__": [str(v) for v in value.tolist()]}
+        return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(value))}
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_storable(v) for v in value]}
+    if isinstance(value, list):
+        return [_to_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_storable(v) for k, v in value.items()}
+    return value
+
+
+def _from_storable(value):
+    if isinstance(value, dict):
+        if "__ndarray__" in value:
+            return value["__ndarray__"].numpy()
+        if "__ndarray_str__" in value:
+            return np.array(value["__ndarray_str__"], dtype=object)
+        if "__tuple__" in value:
+            return tuple(_from_storable(v) for v in value["__tuple__"])
+        return {k: _from_storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_storable(v) for v in value]
+    return value
+
+
+class TorchStateMixin:
+    """``save(path)`` / ``load(path)`` as parameters + fitted attributes + module state dict.
+
+    The file is read back with ``torch.load(weights_only=True)``: only tensors and plain Python
+    values, never pickled code. Estimators list their fitted attributes in ``_saved_attributes``
+    and rebuild their module from them with ``_build_module()``. Pickling (joblib) works as well.
+    """
+
+    _saved_attributes: tuple = ()
+
+    def save(self, path):
+        """Write parameters, fitted attributes and weights to ``path`` (a ``.pt`` file)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        params = self.get_params(deep=False)
+        not_plain = sorted(k for k, v in params.items() if not _is_plain(v))
+        if not_plain:
+            raise ValueError(
+                f"save() stores plain parameter values only, but {not_plain} hold objects; "
+                "pickle the estimator with joblib.dump instead."
+            )
+        import skdistill
+        import sklearn
+
+        payload = {
+            "class": type(self).__name__,
+            "params": _to_storable(params),
+            "attributes": {a: _to_storable(getattr(self, a)) for a in self._saved_attributes},
+            "state_dict": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
+            "versions": {
+                "skdistill": skdistill.__version__,
+                "torch": str(torch.__version__),
+                "numpy": np.__version__,
+                "sklearn": sklearn.__version__,
+            },
+        }
+        torch.save(payload, Path(path))
+        return self
+
+    @classmethod
+    def load(cls, path, device="auto"):
+        """Read an estimator written by :meth:`save` (``torch.load(weights_only=True)``)."""
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+        if payload.get("class") != cls.__name__:
+            raise ValueError(
+                f"{path} holds a {payload.get('class')!r}, not a {cls.__name__}; load it with "
+                f"skdistill.{payload.get('class')}.load."
+            )
+        estimator = cls(**_from_storable(payload["params"]))
+        for name, value in payload["attributes"].items():
+            setattr(estimator, name, _from_storable(value))
+        estimator.device_ = resolve_device(device)
+        module = estimator._build_module()
+        module.load_state_dict(payload["state_dict"])
+        estimator._attach_module(module.to(estimator.device_))
+        return estimator

@@ -1,0 +1,417 @@
+"""Multi-session masked-autoencoding transformers on spikes and on LFP, as sklearn transformers."""
+
+from __future__ import annotations
+
+import numbers
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skdistill.data import check_continuous, check_spike_counts
+from skdistill.estimators._common import LossNet, TorchStateMixin, resolve_device, seeded
+from skdistill.estimators._windows import covering_windows, iter_window_batches, training_windows
+from skdistill.nn._mae import MaskedAutoencoder
+
+__all__ = ["MaskedSpikeTransformer", "LFPTransformer", "PAPER_PARAMS"]
+
+#: The reference papers' model size (10 layers, width 256, 8 heads, 5 s windows of 10 ms bins,
+#: predictor 4 x 192). Impractical on a laptop CPU; meant for a GPU:
+#: ``MaskedSpikeTransformer(**PAPER_PARAMS["spikes"], device="cuda")``.
+PAPER_PARAMS = {
+    "spikes": dict(segment_length=500, patch_size=64, d_model=256, n_layers=10, n_heads=8,
+                   dropout=0.1, mask_ratio=0.6, decoder_width=192, decoder_layers=4, lr=6.25e-4,
+                   weight_decay=0.1, batch_size=64),
+    "lfp": dict(segment_length=500, patch_size=32, d_model=256, n_layers=10, n_heads=8,
+                dropout=0.1, mask_ratio=0.6, decoder_width=192, decoder_layers=4, lr=6.25e-4,
+                weight_decay=0.1, batch_size=32, conv_kernel=5, conv_dilation=2),
+}
+
+
+def _store(estimator, params):
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchStateMixin, BaseEstimator):
+    """Shared fit/transform/adapt of the multi-session patch-token encoders."""
+
+    _modality = None
+    _reconstruction = None
+    _saved_attributes = ("n_features_in_", "sessions_", "n_windows_", "embedding_dim_")
+
+    _parameter_constraints: dict = {
+        "segment_length": [Interval(numbers.Integral, 1, None, closed="left")],
+        "patch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "d_model": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_heads": [Interval(numbers.Integral, 1, None, closed="left")],
+        "mlp_ratio": [Interval(numbers.Real, 0, None, closed="neither")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "mask_ratio": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "decoder_width": [Interval(numbers.Integral, 2, None, closed="left")],
+        "decoder_layers": [Interval(numbers.Integral, 1, None, closed="left")],
+        "causal": ["boolean"],
+        "readout": [StrOptions({"mean", "concat"})],
+        "readout_layer": [numbers.Integral],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "train_stride": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "unknown_session": [str],
+        "device": [str, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [list, None],
+    }
+
+    # -- subclass hooks -------------------------------------------------------------------
+    def _check_values(self, X, session):
+        raise NotImplementedError
+
+    def _module_kwargs(self):
+        raise NotImplementedError
+
+    # -- building ---------------------------------------------------------------------------
+    def _build_module(self):
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} with an even "
+                "head width (rotary positions rotate pairs of dimensions)."
+            )
+        return MaskedAutoencoder(
+            self.n_features_in_,
+            len(self.sessions_),
+            patch_size=self.patch_size,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            mlp_ratio=self.mlp_ratio,
+            dropout=self.dropout,
+            reconstruction=self._reconstruction,
+            mask_ratio=self.mask_ratio,
+            decoder_width=self.decoder_width,
+            decoder_layers=self.decoder_layers,
+            causal=self.causal,
+            **self._module_kwargs(),
+        )
+
+    def _make_net(self, module, max_epochs=None):
+        return LossNet(
+            module=module,
+            criterion=torch.nn.MSELoss,  # unused: the module returns its own loss
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs if max_epochs is None else max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            train_split=None,
+            callbacks=self.callbacks,
+            device=self.device_,
+            verbose=self.verbose,
+        )
+
+    def _attach_module(self, module):
+        self.net_ = self._make_net(module)
+        self.net_.initialize()
+
+    @property
+    def module_(self):
+        return self.net_.module_
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim_
+
+    # -- validation -------------------------------------------------------------------------
+    def _validate(self, X, session, reset):
+        X = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64,
+                          ensure_min_samples=1)
+        return self._check_values(X, session)
+
+    def _session_index(self, session, allow_new=False):
+        known = {label: i for i, label in enumerate(self.sessions_)}
+        unknown = sorted(set(session) - set(known))
+        if unknown and not allow_new:
+            if self.unknown_session == "error":
+                raise ValueError(
+                    f"session(s) {unknown} were not seen in fit; known sessions: "
+                    f"{list(self.sessions_)}. Add them with .adapt(X, session=...), or set "
+                    "unknown_session='<a trained session>' to route them through that session's "
+                    "parameters."
+                )
+            if self.unknown_session not in known:
+                raise ValueError(
+                    f"unknown_session={self.unknown_session!r} is neither 'error' nor a trained "
+                    f"session; known sessions: {list(self.sessions_)}."
+                )
+            return np.array([known.get(s, known[self.unknown_session]) for s in session])
+        return np.array([known[s] for s in session])
+
+    # -- fit ----------------------------------------------------------------------------------
+    def fit(self, X, y=None, *, session=None):
+        """Train the encoder self-supervised (masked autoencoding) on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_channels)
+            Rows are time bins; absent channels of a session are all-NaN columns.
+        y : ignored
+        session : array-like of shape (n_rows,), optional
+            Session label per row; one session table is learned per label.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X, session = self._validate(X, session, reset=True)
+        self.device_ = resolve_device(self.device)
+        self.sessions_ = np.array(list(dict.fromkeys(session)), dtype=object)
+        session_index = self._session_index(session)
+        windows, owners = training_windows(X, session_index, session, self.segment_length,
+                                           self.train_stride)
+        self.n_windows_ = len(windows)
+        start = time.perf_counter()
+        with seeded(self.random_state):
+            module = self._build_module()
+            self.net_ = self._make_net(module)
+            self.net_.fit({"x": windows, "session_idx": owners}, None)
+        self.fit_time_ = time.perf_counter() - start
+        self.history_ = self.net_.history
+        self.embedding_dim_ = self.d_model * (self.module_.tokenizer.n_patches if self.readout == "concat" else 1)
+        return self
+
+    def adapt(self, X, *, session, finetune="session", max_epochs=None):
+        """Add sessions not seen in ``fit`` and train their parameters, keeping the old sessions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_channels)
+        session : array-like of shape (n_rows,)
+            Labels; new labels get new session tables (initialised from the first trained
+            session's table).
+        finetune : {"session", "all"}, default="session"
+            ``"session"`` trains only the new sessions' tables (everything else frozen, so the old
+            sessions' embeddings do not change); ``"all"`` fine-tunes every parameter.
+        max_epochs : int, optional
+            Defaults to ``self.max_epochs``.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        if finetune not in ("session", "all"):
+            raise ValueError(f"finetune must be 'session' or 'all'; got {finetune!r}.")
+        X, session = self._validate(X, session, reset=False)
+        new = [s for s in dict.fromkeys(session) if s not in set(self.sessions_)]
+        tokenizer = self.module_.tokenizer
+        new_ids = tokenizer.add_sessions(len(new), init_from=0)
+        self.sessions_ = np.concatenate([self.sessions_, np.array(new, dtype=object)])
+        session_index = self._session_index(session)
+        windows, owners = training_windows(X, session_index, session, self.segment_length,
+                                           self.train_stride)
+        trainable = {f"tokenizer.session_embeddings.{k}" for k in new_ids}
+        if finetune == "session" and not trainable:
+            raise ValueError("finetune='session' needs at least one new session in `session`.")
+        for name, param in self.module_.named_parameters():
+            param.requires_grad_(finetune == "all" or name in trainable)
+        epochs = self.max_epochs if max_epochs is None else max_epochs
+        try:
+            with seeded(self.random_state):
+                self.net_.initialize_optimizer()
+                self.net_.partial_fit({"x": windows, "session_idx": owners}, None, epochs=epochs)
+        finally:
+            for param in self.module_.parameters():
+                param.requires_grad_(True)
+        self.history_ = self.net_.history
+        return self
+
+    # -- transform ----------------------------------------------------------------------------
+    def transform(self, X, session=None):
+        """One embedding row per input row, windows cut inside each session.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_channels)
+        session : array-like of shape (n_rows,), optional
+            Must name trained sessions, unless ``unknown_session`` routes unknown ones.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_rows, embedding_dim_), float64
+        """
+        check_is_fitted(self)
+        X, session = self._validate(X, session, reset=False)
+        return self._embed(X, self._session_index(session), session)
+
+    def _embed(self, X, session_index, session):
+        plan = covering_windows(session, self.segment_length)
+        out = np.empty((len(X), self.embedding_dim_), dtype=np.float64)
+        module = self.module_
+        module.eval()
+        with torch.no_grad():
+            for windows, owners, entries in iter_window_batches(X, session_index, plan, self.batch_size * 4):
+                emb = module.encode(
+                    torch.from_numpy(windows).to(self.device_),
+                    torch.from_numpy(owners).to(self.device_),
+                    layer=self.readout_layer,
+                    readout=self.readout,
+                ).float().cpu().numpy()
+                for (start, length, keep_from), rows in zip(entries, emb):
+                    out[start + keep_from : start + length] = rows[keep_from:]
+        return out
+
+    def fit_transform(self, X, y=None, *, session=None):
+        """``fit(X, session=session).transform(X, session=session)``."""
+        return self.fit(X, y, session=session).transform(X, session=session)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN marks channels absent from a session
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        tags.non_deterministic = False
+        return tags
+
+
+class MaskedSpikeTransformer(_SessionEncoder):
+    """Multi-session masked-autoencoding transformer on binned spike counts (the teacher).
+
+    One token is one time bin x ``patch_size`` channels; counts are embedded through a table
+    (clamped at ``max_count``), a learned per-session patch embedding is added, a pre-norm rotary
+    transformer encodes the visible tokens, and a small predictor reconstructs the masked tokens'
+    counts under a Poisson likelihood. ``transform`` returns one embedding per time bin (pooled
+    over the bin's patches).
+
+    Parameters
+    ----------
+    segment_length : int, default=50
+        Window length in bins (windows are cut inside each session).
+    patch_size : int, default=32
+        Channels per token (``d_model`` must be divisible by it for the count embedding).
+    d_model : int, default=64
+    n_layers : int, default=4
+    n_heads : int, default=4
+    mlp_ratio : float, default=4.0
+    dropout : float, default=0.0
+        Dropout > 0 slows CPU attention markedly; the paper used 0.1 on GPUs.
+    mask_ratio : float, default=0.6
+        Share of tokens hidden from the encoder during training.
+    decoder_width : int, default=48
+    decoder_layers : int, default=1
+    causal : bool, default=False
+        Causal attention over time bins.
+    max_count : int, default=5
+        Counts above are clamped in the embedding (the targets are not clamped).
+    readout : {"mean", "concat"}, default="mean"
+        Per-bin readout: mean over patches, or their concatenation.
+    readout_layer : int, default=-1
+        Which encoder layer to read (``-1``: the last).
+    lr, weight_decay : float, default=1e-3, 0.01
+        AdamW settings.
+    batch_size : int, default=32
+        Windows per batch.
+    max_epochs : int, default=20
+    train_stride : int or None, default=None
+        Step between training windows (default: ``segment_length``, no overlap).
+    unknown_session : str, default="error"
+        ``"error"``, or a trained session label through which unknown sessions are routed.
+    device : str, default="auto"
+        ``"auto"`` uses a GPU when there is one.
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+        ``1`` prints skorch's per-epoch table.
+    callbacks : list or None, default=None
+        Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``).
+
+    Attributes
+    ----------
+    sessions_ : ndarray of str
+        Trained session labels, in table order.
+    net_ : skorch.NeuralNet
+        The training engine; ``module_`` is its torch module.
+    history_ : skorch.History
+    embedding_dim_ : int
+    n_features_in_ : int
+    fit_time_ : float
+        Seconds spent in training.
+    """
+
+    _modality = "spikes"
+    _reconstruction = "poisson"
+    _parameter_constraints = {
+        **_SessionEncoder._parameter_constraints,
+        "max_count": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, *, segment_length=50, patch_size=32, d_model=64, n_layers=4, n_heads=4,
+                 mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, decoder_width=48, decoder_layers=1,
+                 causal=False, max_count=5, readout="mean", readout_layer=-1, lr=1e-3,
+                 weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
+                 unknown_session="error", device="auto", random_state=None, verbose=0,
+                 callbacks=None):
+        _store(self, locals())
+
+    def _check_values(self, X, session):
+        return check_spike_counts(X, session, name="X (spike counts)")
+
+    def _module_kwargs(self):
+        return {"value_embedding": "count", "embedding_kwargs": {"max_count": self.max_count}}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Non-negative integer counts: with these tags sklearn's checks send rounded counts.
+        tags.input_tags.categorical = True
+        tags.input_tags.positive_only = True
+        return tags
+
+
+class LFPTransformer(_SessionEncoder):
+    """Multi-session masked-autoencoding transformer on LFP (the SS-LFP / MS-LFP baselines).
+
+    Same architecture as :class:`MaskedSpikeTransformer`, with continuous value embeddings (a
+    dilated causal convolution by default, or an MLP) and a mean-squared-error reconstruction of
+    the masked tokens. Trained on one session it is the single-session (SS-LFP) baseline, on many
+    the multi-session (MS-LFP) one. Input: preprocessed LFP at the bin rate (see
+    :func:`skdistill.preprocessing.preprocess_lfp`).
+
+    Parameters
+    ----------
+    value_embedding : {"conv", "mlp"}, default="conv"
+    conv_kernel, conv_dilation : int, default=5, 2
+        Of the causal convolution embedder (along time bins).
+    Other parameters as :class:`MaskedSpikeTransformer` (without ``max_count``).
+    """
+
+    _modality = "lfp"
+    _reconstruction = "mse"
+    _parameter_constraints = {
+        **_SessionEncoder._parameter_constraints,
+        "value_embedding": [StrOptions({"conv", "mlp"})],
+        "conv_kernel": [Interval(numbers.Integral, 1, None, closed="left")],
+        "conv_dilation": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, *, segment_length=50, patch_size=32, d_model=64, n_layers=4, n_heads=4,
+                 mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, decoder_width=48, decoder_layers=1,
+                 causal=False, value_embedding="conv", conv_kernel=5, conv_dilation=2,
+                 readout="mean", readout_layer=-1, lr=1e-3, weight_decay=0.01, batch_size=32,
+                 max_epochs=20, train_stride=None, unknown_session="error", device="auto",
+                 random_state=None, verbose=0, callbacks=None):
+        _store(self, locals())
+
+    def _check_values(self, X, session):
+        return check_continuous(X, session, name="X (LFP)")
+
+    def _module_kwargs(self):
+        kwargs = {"conv_kernel": self.conv_kernel, "conv_dilation": self.conv_dilation}
+        if self.value_embedding == "mlp":
+            kwargs = {}
+        return {"value_embedding": self.value_embedding, "embedding_kwargs": kwargs}

@@ -1,0 +1,170 @@
+"""Multi-session masked autoencoder over patch tokens (the spike teacher and the LFP models).
+
+Training (MAE style): a share ``mask_ratio`` of the tokens (time bin x channel patch) is dropped
+uniformly at random; the encoder sees only the remaining tokens; learnable mask tokens, with their
+session patch embeddings added, fill the dropped positions; a small predictor transformer and a
+linear head reconstruct the channels of every masked patch. The loss is the Poisson NLL of the
+counts (``reconstruction="poisson"``, log-rate link) or the MSE of the values (``"mse"``), on masked
+entries of present channels only.
+
+Embedding (``encode``): no masking; every token goes through the encoder and the outputs are
+pooled per time bin (true mean over patches, or concatenated), giving ``(B, T, d)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from skdistill.nn._tokenizers import (
+    CausalConvValueEmbedding,
+    CountEmbedding,
+    MLPValueEmbedding,
+    PatchTokenizer,
+    pool_patches,
+)
+from skdistill.nn._transformer import Transformer
+
+__all__ = ["MaskedAutoencoder", "make_value_embedding", "masked_reconstruction_loss"]
+
+
+def make_value_embedding(kind, patch_size, d_model, *, max_count=5, hidden=(256,), dropout=0.0,
+                         conv_kernel=5, conv_dilation=2, conv_axis="time"):
+    """Build a value embedder by name: ``"count"``, ``"mlp"`` or ``"conv"``."""
+    if kind == "count":
+        return CountEmbedding(patch_size, d_model, max_count)
+    if kind == "mlp":
+        return MLPValueEmbedding(patch_size, d_model, hidden, dropout)
+    if kind == "conv":
+        return CausalConvValueEmbedding(patch_size, d_model, conv_kernel, conv_dilation, conv_axis)
+    raise ValueError(f"value embedding must be 'count', 'mlp' or 'conv'; got {kind!r}.")
+
+
+def masked_reconstruction_loss(prediction, target, weight, kind):
+    """Mean Poisson NLL (log-rate ``prediction``) or squared error over entries with ``weight``."""
+    if kind == "poisson":
+        per_entry = F.poisson_nll_loss(prediction, target, log_input=True, full=False, reduction="none")
+    elif kind == "mse":
+        per_entry = (prediction - target) ** 2
+    else:
+        raise ValueError(f"reconstruction must be 'poisson' or 'mse'; got {kind!r}.")
+    weight = weight.to(per_entry.dtype)
+    return (per_entry * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+class MaskedAutoencoder(nn.Module):
+    """Tokenizer + encoder transformer + MAE predictor (see module docstring).
+
+    Parameters
+    ----------
+    n_channels : int
+        Input columns (union over sessions).
+    n_sessions : int
+        Session tables to create.
+    patch_size : int
+        Channels per token.
+    d_model, n_layers, n_heads, mlp_ratio, dropout : encoder size.
+    value_embedding : {"count", "mlp", "conv"}
+    reconstruction : {"poisson", "mse"}
+    mask_ratio : float
+    decoder_width, decoder_layers : predictor size (a linear map connects the widths).
+    causal : bool
+        Causal attention in the encoder.
+    embedding_kwargs : dict
+        Passed to :func:`make_value_embedding`.
+    """
+
+    def __init__(
+        self,
+        n_channels,
+        n_sessions=1,
+        *,
+        patch_size=32,
+        d_model=64,
+        n_layers=4,
+        n_heads=4,
+        mlp_ratio=4.0,
+        dropout=0.0,
+        value_embedding="count",
+        reconstruction="poisson",
+        mask_ratio=0.6,
+        decoder_width=48,
+        decoder_layers=1,
+        causal=False,
+        embedding_kwargs=None,
+    ):
+        super().__init__()
+        embedder = make_value_embedding(value_embedding, patch_size, d_model, **(embedding_kwargs or {}))
+        self.tokenizer = PatchTokenizer(n_channels, patch_size, d_model, embedder, n_sessions)
+        self.encoder = Transformer(d_model, n_layers, n_heads, mlp_ratio, dropout, causal=causal)
+        self.mask_token = nn.Parameter(torch.randn(d_model) * 0.02)
+        self.decoder_in = nn.Linear(d_model, decoder_width)
+        n_dec_heads = max(1, min(n_heads, decoder_width // 8))
+        while decoder_width % n_dec_heads or (decoder_width // n_dec_heads) % 2:
+            n_dec_heads -= 1
+        self.decoder = Transformer(decoder_width, decoder_layers, n_dec_heads, mlp_ratio, dropout)
+        self.head = nn.Linear(decoder_width, patch_size)
+        self.reconstruction = reconstruction
+        self.mask_ratio = mask_ratio
+        self.d_model = d_model
+
+    # -- helpers --------------------------------------------------------------------------
+    @staticmethod
+    def _positions(batch, n_bins, n_patches, device):
+        return torch.arange(n_bins, device=device).repeat_interleave(n_patches).expand(batch, -1)
+
+    def encode(self, x, session_idx, layer=-1, readout="mean"):
+        """Per-bin embeddings ``(B, T, d)`` (``readout="concat"``: ``(B, T, P*d)``), no masking."""
+        tokens, _, valid = self.tokenizer(x, session_idx)
+        batch, n_bins, n_patches, width = tokens.shape
+        valid_patch = valid.any(-1)
+        positions = self._positions(batch, n_bins, n_patches, x.device)
+        out, layers = self.encoder(
+            tokens.reshape(batch, -1, width), positions, valid_patch.reshape(batch, -1),
+            return_layers=True,
+        )
+        if layer not in (-1, None):
+            out = layers[layer]
+        return pool_patches(out.reshape(batch, n_bins, n_patches, width), valid_patch, readout)
+
+    def forward(self, x, session_idx, mask_ratio=None):
+        """Masked-autoencoding loss: returns ``{"loss", "prediction", "masked"}``."""
+        ratio = self.mask_ratio if mask_ratio is None else mask_ratio
+        values, valid = self.tokenizer.patchify(x)
+        batch, n_bins, n_patches, size = values.shape
+        n_tokens = n_bins * n_patches
+        valid_patch = valid.any(-1).reshape(batch, n_tokens)
+        n_keep = max(1, int(round((1.0 - ratio) * n_tokens)))
+
+        # Invalid patches sort last, so they are never among the kept (visible) tokens.
+        noise = torch.rand(batch, n_tokens, device=x.device) + (~valid_patch).to(x.dtype) * 2
+        order = noise.argsort(dim=1)
+        keep_idx = order[:, :n_keep]
+        keep = torch.zeros(batch, n_tokens, dtype=torch.bool, device=x.device)
+        keep.scatter_(1, keep_idx, True)
+        keep4 = keep.reshape(batch, n_bins, n_patches, 1)
+
+        # Hide masked values from the value embedder too (a causal conv would leak them).
+        tokens = self.tokenizer.value_embedding(values * keep4, valid & keep4)
+        tables = torch.stack(
+            [self.tokenizer.session_embeddings[str(int(s))] for s in session_idx.tolist()]
+        )
+        tokens = (tokens + tables[:, None]).reshape(batch, n_tokens, -1)
+        positions = self._positions(batch, n_bins, n_patches, x.device)
+
+        gather = keep_idx[..., None].expand(-1, -1, tokens.shape[-1])
+        visible = torch.gather(tokens, 1, gather)
+        encoded = self.encoder(
+            visible, torch.gather(positions, 1, keep_idx), torch.gather(valid_patch, 1, keep_idx)
+        )
+
+        session_part = tables[:, None].expand(-1, n_bins, -1, -1).reshape(batch, n_tokens, -1)
+        full = (self.mask_token + session_part).clone()
+        full.scatter_(1, gather, encoded)
+        decoded = self.decoder(self.decoder_in(full), positions, valid_patch)
+        prediction = self.head(decoded).reshape(batch, n_bins, n_patches, size)
+
+        masked = ~keep4 & valid
+        loss = masked_reconstruction_loss(prediction, values, masked, self.reconstruction)
+        return {"loss": loss, "prediction": prediction, "masked": masked}

@@ -1,0 +1,109 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from skdistill.data import (
+    Recording,
+    check_continuous,
+    check_epochs,
+    check_paired,
+    check_session,
+    check_spike_counts,
+    session_runs,
+    stack_sessions,
+)
+
+
+def _rec(name, n_bins=20, n_units=4, n_ch=3, lfp=True, seed=0):
+    rng = np.random.default_rng(seed)
+    return Recording(
+        session=name,
+        spikes=rng.poisson(1.0, (n_bins, n_units)),
+        behavior=rng.normal(size=(n_bins, 2)),
+        bin_rate=100.0,
+        lfp=rng.normal(size=(n_bins, n_ch)) if lfp else None,
+        lfp_rate=100.0 if lfp else None,
+        channels=pd.DataFrame({"name": [f"e{i}" for i in range(n_ch)]}) if lfp else None,
+    )
+
+
+def test_stack_sessions_pads_absent_channels_with_nan():
+    a, b = _rec("a", n_units=4, n_ch=3), _rec("b", n_bins=10, n_units=3, n_ch=2, seed=1)
+    X, y, session = stack_sessions([a, b], "spikes")
+    assert X.shape == (30, 4) and y.shape == (30, 2)
+    assert list(session[:20]) == ["a"] * 20 and list(session[20:]) == ["b"] * 10
+    assert np.isnan(X[20:, 3]).all() and not np.isnan(X[:, :3]).any()
+    np.testing.assert_array_equal(X[:20], a.spikes)
+    X_lfp, _, _ = stack_sessions([a, b], "lfp")
+    assert X_lfp.shape == (30, 3) and np.isnan(X_lfp[20:, 2]).all()
+
+
+def test_stack_sessions_by_name_unions_columns():
+    a = _rec("a", n_ch=3)
+    b = _rec("b", n_ch=2).replace(channels=pd.DataFrame({"name": ["e2", "zz"]}))
+    X, _, _, columns = stack_sessions([a, b], "lfp", align="name", return_channels=True)
+    assert columns == ["e0", "e1", "e2", "zz"]
+    np.testing.assert_array_equal(X[20:, 2], b.lfp[:, 0])
+    assert np.isnan(X[20:, :2]).all() and np.isnan(X[:20, 3]).all()
+
+
+def test_stack_sessions_errors():
+    a = _rec("a")
+    with pytest.raises(ValueError, match="unique"):
+        stack_sessions([a, a])
+    with pytest.raises(ValueError, match="preprocess_recording"):
+        stack_sessions([a.replace(lfp_rate=1000.0)], "lfp")
+    with pytest.raises(ValueError, match="Recording objects"):
+        stack_sessions([np.zeros((3, 3))])
+    with pytest.raises(ValueError, match="modality"):
+        stack_sessions([a], "ecog")
+
+
+def test_recording_validation():
+    with pytest.raises(ValueError, match="row-aligned"):
+        Recording("x", spikes=np.zeros((5, 2)), behavior=np.zeros((4, 2)), bin_rate=100)
+    with pytest.raises(ValueError, match="bin_rate"):
+        Recording("x", spikes=np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="non-negative"):
+        Recording("x", spikes=-np.ones((5, 2)), bin_rate=100)
+    with pytest.raises(ValueError, match="integer"):
+        Recording("x", spikes=np.full((5, 2), 0.5), bin_rate=100)
+    with pytest.raises(ValueError, match="one row per LFP channel"):
+        Recording("x", lfp=np.zeros((5, 3)), lfp_rate=1000, channels=pd.DataFrame({"name": ["a"]}))
+    rec = Recording("x", lfp=np.zeros((2000, 3)), lfp_rate=1000.0)
+    assert rec.duration == 2.0 and list(rec.channels["name"]) == ["ch000", "ch001", "ch002"]
+
+
+def test_check_continuous_names_session_and_channel():
+    X = np.zeros((6, 3))
+    X[3:, 2] = np.nan  # channel 2 absent from session b: fine
+    Xc, s = check_continuous(X, ["a"] * 3 + ["b"] * 3)
+    assert Xc.shape == (6, 3) and list(s) == ["a"] * 3 + ["b"] * 3
+    X[0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"channel column 1 of session 'a'"):
+        check_continuous(X, ["a"] * 3 + ["b"] * 3)
+    with pytest.raises(ValueError, match="2-D"):
+        check_continuous(np.zeros(5))
+    with pytest.raises(ValueError, match="infinity"):
+        check_continuous(np.array([[np.inf]]))
+    with pytest.raises(ValueError, match="one session label per row"):
+        check_continuous(np.zeros((3, 2)), ["a", "b"])
+
+
+def test_spike_count_checks():
+    check_spike_counts(np.array([[0, 1], [2, 5]]))
+    with pytest.raises(ValueError, match="Negative"):
+        check_spike_counts(np.array([[0, -1]]))
+    with pytest.raises(ValueError, match="integer spike counts"):
+        check_spike_counts(np.array([[0.2, 1]]))
+
+
+def test_sessions_epochs_and_pairing():
+    assert list(check_session(None, 2)) == ["session-0", "session-0"]
+    assert session_runs(np.array(["a", "a", "b", "a"])) == [("a", 0, 2), ("b", 2, 3), ("a", 3, 4)]
+    with pytest.raises(ValueError, match="3-D"):
+        check_epochs(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        check_epochs(np.full((1, 1, 2), np.nan))
+    with pytest.raises(ValueError, match="row-aligned"):
+        check_paired(np.zeros((3, 1)), np.zeros((4, 1)))
