@@ -107,7 +107,7 @@ def _is_plain(value) -> bool:
 
 def _to_storable(value):
     if isinstance(value, np.ndarray):
-        if value.dtype == object:
+        if value.dtype == object or value.dtype.kind in "US":
             return {"__ndarray_str__": [str(v) for v in value.tolist()]}
         return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(value))}
     if isinstance(value, (np.integer,)):

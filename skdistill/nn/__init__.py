@@ -1,5 +1,24 @@
 """Pure torch modules: tokenizers, rotary transformer, heads and losses. No sklearn inside."""
 
+from skdistill.nn._barista import (
+    BaristaClassifierModule,
+    BaristaEncoder,
+    BaristaPretrainer,
+    DilatedConvEncoder,
+    SpatialEncoding,
+    TemporalTokenizer,
+    ema_update,
+    masked_latent_loss,
+    sample_group_mask,
+)
+from skdistill.nn._mae import MaskedAutoencoder, masked_reconstruction_loss
+from skdistill.nn._tokenizers import (
+    CausalConvValueEmbedding,
+    CountEmbedding,
+    MLPValueEmbedding,
+    PatchTokenizer,
+    pool_patches,
+)
 from skdistill.nn._transformer import (
     Attention,
     GatedMLP,
@@ -11,6 +30,22 @@ from skdistill.nn._transformer import (
 )
 
 __all__ = [
+    "BaristaClassifierModule",
+    "BaristaEncoder",
+    "BaristaPretrainer",
+    "DilatedConvEncoder",
+    "SpatialEncoding",
+    "TemporalTokenizer",
+    "ema_update",
+    "masked_latent_loss",
+    "sample_group_mask",
+    "MaskedAutoencoder",
+    "masked_reconstruction_loss",
+    "CausalConvValueEmbedding",
+    "CountEmbedding",
+    "MLPValueEmbedding",
+    "PatchTokenizer",
+    "pool_patches",
     "Attention",
     "GatedMLP",
     "RMSNorm",

@@ -1,0 +1,921 @@
+"""BaRISTA as scikit-learn estimators: self-supervised :class:`BaristaTransformer` and the
+fine-tuned :class:`BaristaClassifier`.
+
+Input contract (``DESIGN.md``, epoched signals): ``X`` is ``(n_segments, n_channels, n_times)``,
+``session`` one label per segment and ``electrodes`` a dict ``{session: DataFrame}`` with one
+row per channel row of ``X`` for that session (``name``; ``x, y, z`` MNI mm for the channel
+encoding; ``parcel`` / ``lobe`` for the region scales, e.g. from :mod:`skdistill.spatial`).
+Channels beyond a session's table are padding and must be all-NaN. Subjects with different
+montages share a batch: padding channels become padding tokens that attention ignores.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, GradientNormClipping, LRScheduler
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from skdistill.data import check_epochs, check_session
+from skdistill.estimators._common import (
+    LossNet,
+    TorchStateMixin,
+    make_dataset,
+    predict_batches,
+    resolve_device,
+    seeded,
+)
+from skdistill.nn._barista import (
+    SPATIAL_SCALES,
+    BaristaClassifierModule,
+    BaristaEncoder,
+    BaristaPretrainer,
+)
+
+__all__ = ["BaristaTransformer", "BaristaClassifier", "BARISTA_PAPER_PARAMS", "COORD_RANGE_MM"]
+
+#: The reference model size (12 layers, width 64, 4 heads, 512-sample patches = 0.25 s at
+#: 2048 Hz) and pretraining recipe; ``BaristaTransformer(**BARISTA_PAPER_PARAMS)``. Needs a GPU.
+BARISTA_PAPER_PARAMS = {
+    "spatial_encoding": "parcel",
+    "mask_scale": "channel",
+    "mask_ratio": 0.3,
+    "patch_size": 512,
+    "d_model": 64,
+    "n_layers": 12,
+    "n_heads": 4,
+    "mlp_ratio": 4.0,
+    "dropout": 0.1,
+    "coord_bins": 200,
+    "ema_momentum": 0.996,
+    "lr": 1e-3,
+    "batch_size": 128,
+    "max_epochs": 70,
+}
+
+#: MNI range (mm, every axis) split into ``coord_bins`` bins for the channel encoding; it holds
+#: the whole MNI152 brain (x -90..91, y -126..91, z -72..109). Outside values are clipped.
+COORD_RANGE_MM = (-130.0, 130.0)
+
+_UNKNOWN = "unknown"
+
+
+# --------------------------------------------------------------------------- electrode tables
+
+
+def _region_labels(table: pd.DataFrame, column: str, session: str) -> np.ndarray:
+    """Region label per channel; 'unknown' (any case) marks an explicit unknown region.
+
+    Lobes are told apart by hemisphere when the table has a ``hemisphere`` column (the
+    reference's lobe ids are lobe x hemisphere).
+    """
+    if column not in table.columns:
+        raise ValueError(
+            f"electrodes[{session!r}] has no {column!r} column, which the {column} spatial scale "
+            "needs; label the contacts with skdistill.spatial.electrode_table(names, coords_mm) "
+            f"or add a {column!r} column (use 'unknown' where the region is not known)."
+        )
+    values = table[column]
+    missing = values.isna() | (values.astype(str).str.strip() == "")
+    if missing.any():
+        names = _channel_names(table)[missing.to_numpy()]
+        raise ValueError(
+            f"electrodes[{session!r}]: {int(missing.sum())} channel(s) have no {column}: "
+            f"{', '.join(map(str, names[:10]))}. Label them with skdistill.spatial."
+            f"electrode_table, or set their {column} to 'unknown' explicitly."
+        )
+    labels = values.astype(str).str.strip().to_numpy(dtype=object)
+    unknown = np.char.lower(labels.astype(str)) == _UNKNOWN
+    if column == "lobe" and "hemisphere" in table.columns:
+        hemi = table["hemisphere"].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        labels = np.array(
+            [f"{lobe}-{h}" if h and h.lower() != _UNKNOWN else lobe for lobe, h in zip(labels, hemi)],
+            dtype=object,
+        )
+    labels[unknown] = _UNKNOWN
+    return labels
+
+
+def _channel_names(table):
+    if "name" in table.columns:
+        return table["name"].astype(str).to_numpy()
+    return np.array([f"row {i}" for i in range(len(table))])
+
+
+def _coordinates(table: pd.DataFrame, session: str) -> np.ndarray:
+    cols = [c for c in ("x", "y", "z") if c not in table.columns]
+    if cols:
+        raise ValueError(
+            f"electrodes[{session!r}] lacks the coordinate column(s) {cols}; the 'channel' "
+            "spatial encoding needs MNI x, y, z in mm. Use spatial_encoding='parcel' or 'lobe', "
+            "or add the coordinates."
+        )
+    coords = table[["x", "y", "z"]].to_numpy(dtype=float)
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        names = _channel_names(table)[bad]
+        raise ValueError(
+            f"electrodes[{session!r}]: {int(bad.sum())} channel(s) have no coordinates: "
+            f"{', '.join(map(str, names[:10]))}. The 'channel' spatial encoding needs MNI x, y, z "
+            "(mm) for every channel; drop these channels or use spatial_encoding='parcel'/'lobe'."
+        )
+    return coords
+
+
+def _coordinate_bins(coords, coord_bins):
+    lo, hi = COORD_RANGE_MM
+    idx = np.floor((coords - lo) / (hi - lo) * coord_bins).astype(np.int64)
+    return np.clip(idx, 0, coord_bins - 1)
+
+
+def _group_ids(table, scale, session):
+    """Compact group number per channel at the masking scale; unknown regions are singletons."""
+    n = len(table)
+    if scale == "channel":
+        return np.arange(n)
+    labels = _region_labels(table, scale, session)
+    groups = np.empty(n, dtype=np.int64)
+    index = {}
+    for i, label in enumerate(labels):
+        key = ("__channel__", i) if label == _UNKNOWN else label
+        groups[i] = index.setdefault(key, len(index))
+    return groups
+
+
+class _Inputs:
+    """Validated, model-ready arrays for one call: the dict passed to the modules' forward."""
+
+    def __init__(self, arrays, session, n_channels):
+        self.arrays = arrays
+        self.session = session
+        self.n_channels = n_channels  # real channels per session
+
+
+def _infer_session(X, tables, name):
+    """Session of each segment when none is given: the only table, or the unique table whose
+    length equals the segment's number of present (not all-NaN) channel rows."""
+    if len(tables) == 1:
+        return np.full(len(X), next(iter(tables)), dtype=object)
+    n_real = (~np.isnan(X).all(axis=2)).sum(axis=1)
+    by_length = {}
+    for label, table in tables.items():
+        by_length.setdefault(len(table), []).append(label)
+    out = np.empty(len(X), dtype=object)
+    for count in np.unique(n_real):
+        found = by_length.get(int(count), [])
+        if len(found) != 1:
+            why = "no electrode table has" if not found else f"sessions {found} all have"
+            raise ValueError(
+                f"session was not given and cannot be inferred: {why} {count} channels, the "
+                f"number present in some segments of {name}. Pass session=... (one label per "
+                "segment; with metadata routing, set_transform_request(session=True))."
+            )
+        out[n_real == count] = found[0]
+    return out
+
+
+def _tables_to_plain(tables):
+    keep = ("name", "x", "y", "z", "parcel", "lobe", "hemisphere")
+    return {
+        str(s): {c: t[c].tolist() for c in t.columns if c in keep} for s, t in tables.items()
+    }
+
+
+def _prepare(X, session, electrodes, *, spatial_encoding, mask_scale, patch_size, coord_bins,
+             vocabulary=None, max_channels=None, fitted_tables=None, name="X"):
+    """Validate ``X``/``session``/``electrodes`` and build the forward inputs.
+
+    ``fitted_tables`` (plain dicts of the tables seen at fit) stand in for ``electrodes`` when
+    it is None, and ``session`` is inferred when None (see :func:`_infer_session`): sklearn's
+    scorers call ``predict_proba(X)`` without metadata.
+
+    Returns the :class:`_Inputs` and the region vocabulary (learned when ``vocabulary`` is None).
+    """
+    X = check_epochs(X, name=name, allow_nan=True)
+    n_segments, n_columns, n_times = X.shape
+    if n_times < patch_size:
+        raise ValueError(
+            f"{name} has {n_times} samples per segment, fewer than patch_size={patch_size}; use "
+            "longer segments or a smaller patch_size."
+        )
+    if electrodes is None and fitted_tables is not None:
+        electrodes = {s: pd.DataFrame(t) for s, t in fitted_tables.items()}
+    if electrodes is None:
+        raise ValueError(
+            "electrodes is required: a dict {session: DataFrame} with one row per channel of X "
+            "(name, x, y, z in MNI mm, parcel, lobe), e.g. from skdistill.spatial."
+            "electrode_table. With metadata routing, request it with set_fit_request(electrodes="
+            "True) / set_transform_request(electrodes=True)."
+        )
+    if not isinstance(electrodes, dict):
+        raise ValueError(
+            f"electrodes must be a dict {{session: DataFrame}}; got {type(electrodes).__name__}."
+        )
+    tables = {str(k): v for k, v in electrodes.items()}
+    if not tables:
+        raise ValueError("electrodes is an empty dict; give one table per session.")
+    if session is None:
+        session = _infer_session(X, tables, name)
+    session = check_session(session, n_segments)
+    labels = list(pd.unique(session))
+    missing = [s for s in labels if s not in tables]
+    if missing:
+        raise ValueError(
+            f"electrodes has no table for session(s) {missing}; known: {sorted(tables)}. Pass "
+            "one electrode table per session present in X."
+        )
+    for s in labels:
+        if not isinstance(tables[s], pd.DataFrame):
+            raise ValueError(f"electrodes[{s!r}] must be a pandas DataFrame; got {type(tables[s]).__name__}.")
+        if len(tables[s]) == 0 or len(tables[s]) > n_columns:
+            raise ValueError(
+                f"electrodes[{s!r}] has {len(tables[s])} rows but X has {n_columns} channel rows; "
+                "give one row per real channel (padding channels come after them)."
+            )
+
+    used = max(len(tables[s]) for s in labels)
+    width = used if max_channels is None else max_channels
+    if used > width:
+        raise ValueError(
+            f"a session has {used} channels but the model was fitted with at most {width}."
+        )
+    kind = spatial_encoding
+    if vocabulary is None and kind != "channel":
+        found = sorted({l for s in labels for l in _region_labels(tables[s], kind, s)} - {_UNKNOWN})
+        vocabulary = np.array(found, dtype=object)
+    lookup = {} if vocabulary is None else {str(v): i + 1 for i, v in enumerate(vocabulary)}
+
+    k = 3 if kind == "channel" else 1
+    x_out = np.zeros((n_segments, width, n_times), dtype=np.float32)
+    spatial_ids = np.zeros((n_segments, width, k), dtype=np.int64)
+    group_ids = np.full((n_segments, width), -1, dtype=np.int64)
+    channel_mask = np.zeros((n_segments, width), dtype=bool)
+    n_channels = {}
+    for s in labels:
+        rows = np.flatnonzero(session == s)
+        table = tables[s]
+        n_ch = len(table)
+        n_channels[s] = n_ch
+        block = X[rows]
+        real, pad = block[:, :n_ch], block[:, n_ch:]
+        if np.isnan(real).any():
+            ch = int(np.flatnonzero(np.isnan(real).any(axis=(0, 2)))[0])
+            raise ValueError(
+                f"{name} has NaN inside channel {_channel_names(table)[ch]!r} (row {ch}) of session "
+                f"{s!r}, which its electrode table lists as present. NaN marks padding channels "
+                "only (rows after the table); interpolate or drop the bad samples first."
+            )
+        if pad.size and not np.isnan(pad).all():
+            raise ValueError(
+                f"{name} has values in channel rows {n_ch}..{n_columns - 1} of session {s!r}, but "
+                f"its electrode table lists only {n_ch} channels; channels beyond the table are "
+                "padding and must be all-NaN (or add them to the table)."
+            )
+        # Per-segment, per-channel z-score (the reference normalisation); flat channels -> 0.
+        mean = real.mean(axis=2, keepdims=True)
+        std = real.std(axis=2, keepdims=True)
+        x_out[rows, :n_ch] = np.where(std > 0, (real - mean) / np.where(std > 0, std, 1), 0.0)
+        if kind == "channel":
+            ids = _coordinate_bins(_coordinates(table, s), coord_bins)
+        else:
+            ids = np.array([lookup.get(l, 0) for l in _region_labels(table, kind, s)])[:, None]
+        spatial_ids[rows, :n_ch] = ids
+        if mask_scale is not None:
+            group_ids[rows, :n_ch] = _group_ids(table, mask_scale, s)
+        channel_mask[rows, :n_ch] = True
+    arrays = {"x": x_out, "spatial_ids": spatial_ids, "channel_mask": channel_mask}
+    if mask_scale is not None:
+        arrays["group_ids"] = group_ids
+    return _Inputs(arrays, session, n_channels), vocabulary
+
+
+class _EMATarget(Callback):
+    """EMA step of the target tokenizer after every optimizer step."""
+
+    def __init__(self, momentum):
+        self.momentum = momentum
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if training:
+            net.module_.update_target(self.momentum)
+
+
+_PARAMS_COMMON = {
+    "device": [str, None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+# --------------------------------------------------------------------------- transformer
+
+
+class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
+    """BaRISTA spatiotemporal iEEG encoder pretrained by masked latent reconstruction.
+
+    ``fit`` is self-supervised on 3-D segments of many subjects with different montages;
+    ``transform`` returns one embedding per segment (the mean of the contextual tokens over real
+    channels and patches), ``transform_tokens`` the per-token outputs. Each segment is
+    z-scored per channel before tokenisation.
+
+    Parameters
+    ----------
+    spatial_encoding : {"channel", "parcel", "lobe"}, default="parcel"
+        What the spatial vector added to a channel's tokens is learned from: ``"channel"`` bins
+        the MNI coordinates (``coord_bins`` per axis over :data:`COORD_RANGE_MM`, one table per
+        axis, summed: the reference encoding); ``"parcel"`` / ``"lobe"`` learn one vector per
+        region seen at fit (regions unseen at fit and ``"unknown"`` map to a zero row that is
+        never trained).
+    mask_scale : {"channel", "parcel", "lobe"}, default="channel"
+        Spatial groups that are masked together (every token of every channel of a chosen
+        group, across all patches). Unknown-region channels are their own group.
+    mask_ratio : float, default=0.3
+        Share of groups masked per segment (rounded, at least one, at most all but one).
+    patch_size : int, default=128
+        Samples per token patch. 128 = 0.25 s at the 512 Hz of
+        :func:`skdistill.datasets.make_ieeg_cohort`, so its 3 s segments give 12 patches as in
+        the reference (512 samples = 0.25 s at 2048 Hz). Trailing samples that do not fill a patch
+        are unused.
+    d_model, n_layers, n_heads : int, default=32, 2, 4
+        Size of the transformer (CPU-friendly; see :data:`BARISTA_PAPER_PARAMS`: 64, 12, 4).
+    mlp_ratio : float, default=4.0
+    dropout : float, default=0.1
+    coord_bins : int, default=200
+        Bins per MNI axis for ``spatial_encoding="channel"``.
+    predictor_depth : int, default=2
+        Linear layers in the predictor MLP.
+    predictor_hidden : int, default=128
+    ema_momentum : float, default=0.996
+        Momentum of the EMA target tokenizer (updated after every optimizer step).
+    normalize_targets : bool, default=False
+        Layer-norm targets before the MSE.
+    lr : float, default=1e-3
+    weight_decay : float, default=0.05
+        AdamW.
+    batch_size : int, default=32
+    max_epochs : int, default=10
+        Pretraining epochs; 0 gives a randomly initialised encoder (the "random" baseline).
+    grad_clip : float or None, default=1.0
+        Gradient-norm clipping.
+    device : str, default="auto"
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+        skorch's per-epoch history printout.
+
+    Attributes
+    ----------
+    vocabulary_ : ndarray of str or None
+        Regions of ``spatial_encoding`` seen at fit; id ``i + 1`` is ``vocabulary_[i]``.
+    n_patches_ : int
+        Patches per segment at fit.
+    electrodes_ : dict
+        The electrode tables seen at fit (as plain column lists); ``transform`` falls back to them
+        when ``electrodes`` is not given.
+    net_ : skorch.NeuralNet
+    module_ : BaristaPretrainer
+    history_ : list of dict
+    fit_time_ : float
+        Seconds spent in pretraining.
+    """
+
+    _parameter_constraints = {
+        "spatial_encoding": [StrOptions(set(SPATIAL_SCALES))],
+        "mask_scale": [StrOptions(set(SPATIAL_SCALES))],
+        "mask_ratio": [Interval(numbers.Real, 0, 1, closed="right")],
+        "patch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "d_model": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_layers": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_heads": [Interval(numbers.Integral, 1, None, closed="left")],
+        "mlp_ratio": [Interval(numbers.Real, 0, None, closed="neither")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "coord_bins": [Interval(numbers.Integral, 1, None, closed="left")],
+        "predictor_depth": [Interval(numbers.Integral, 1, None, closed="left")],
+        "predictor_hidden": [Interval(numbers.Integral, 1, None, closed="left")],
+        "ema_momentum": [Interval(numbers.Real, 0, 1, closed="both")],
+        "normalize_targets": ["boolean"],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "grad_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        **_PARAMS_COMMON,
+    }
+    _saved_attributes = ("vocabulary_", "n_patches_", "history_", "fit_time_", "electrodes_")
+
+    def __init__(
+        self,
+        spatial_encoding="parcel",
+        mask_scale="channel",
+        mask_ratio=0.3,
+        *,
+        patch_size=128,
+        d_model=32,
+        n_layers=2,
+        n_heads=4,
+        mlp_ratio=4.0,
+        dropout=0.1,
+        coord_bins=200,
+        predictor_depth=2,
+        predictor_hidden=128,
+        ema_momentum=0.996,
+        normalize_targets=False,
+        lr=1e-3,
+        weight_decay=0.05,
+        batch_size=32,
+        max_epochs=10,
+        grad_clip=1.0,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.spatial_encoding = spatial_encoding
+        self.mask_scale = mask_scale
+        self.mask_ratio = mask_ratio
+        self.patch_size = patch_size
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.mlp_ratio = mlp_ratio
+        self.dropout = dropout
+        self.coord_bins = coord_bins
+        self.predictor_depth = predictor_depth
+        self.predictor_hidden = predictor_hidden
+        self.ema_momentum = ema_momentum
+        self.normalize_targets = normalize_targets
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.grad_clip = grad_clip
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---- model construction (also used by load())
+    def _n_spatial_ids(self):
+        if self.spatial_encoding == "channel":
+            return self.coord_bins
+        return len(self.vocabulary_) + 1
+
+    def _encoder_params(self):
+        return {
+            "patch_size": self.patch_size,
+            "d_model": self.d_model,
+            "spatial_encoding": self.spatial_encoding,
+            "n_spatial_ids": self._n_spatial_ids(),
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "mlp_ratio": self.mlp_ratio,
+            "dropout": self.dropout,
+        }
+
+    def _build_module(self):
+        encoder = BaristaEncoder(**self._encoder_params())
+        return BaristaPretrainer(
+            encoder,
+            mask_ratio=self.mask_ratio,
+            predictor_depth=self.predictor_depth,
+            predictor_hidden=self.predictor_hidden,
+            normalize_targets=self.normalize_targets,
+        )
+
+    def _make_net(self, module):
+        callbacks = [("ema_target", _EMATarget(self.ema_momentum))]
+        if self.grad_clip is not None:
+            callbacks.append(("grad_clip", GradientNormClipping(self.grad_clip)))
+        return LossNet(
+            module=module,
+            criterion=torch.nn.MSELoss,  # unused: the module returns its own loss
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=None,
+            iterator_train__shuffle=True,
+            callbacks=callbacks,
+            device=self.device_,
+            verbose=self.verbose,
+        )
+
+    def _attach_module(self, module):
+        self.net_ = self._make_net(module).initialize()
+        self.module_ = self.net_.module_
+
+    def _prepare(self, X, session, electrodes, fitting):
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} with an even "
+                "head width (rotary positions)."
+            )
+        inputs, vocabulary = _prepare(
+            X, session, electrodes,
+            spatial_encoding=self.spatial_encoding,
+            mask_scale=self.mask_scale if fitting else None,
+            patch_size=self.patch_size,
+            coord_bins=self.coord_bins,
+            vocabulary=None if fitting else self.vocabulary_,
+            fitted_tables=None if fitting else self.electrodes_,
+        )
+        if fitting:
+            tables = {str(k): v for k, v in electrodes.items()}
+            self.electrodes_ = _tables_to_plain({s: tables[s] for s in inputs.n_channels})
+        return inputs, vocabulary
+
+    def fit(self, X, y=None, *, session=None, electrodes=None):
+        """Pretrain by masked latent reconstruction.
+
+        Parameters
+        ----------
+        X : (n_segments, n_channels, n_times) array-like
+            Segments; padding channels (after each session's table) all-NaN.
+        y : ignored
+        session : (n_segments,) array-like of str, optional
+            Session (subject/montage) of each segment; default one session.
+        electrodes : dict {session: DataFrame}
+            One electrode table per session (see module docstring).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        inputs, self.vocabulary_ = self._prepare(X, session, electrodes, fitting=True)
+        self.n_patches_ = inputs.arrays["x"].shape[2] // self.patch_size
+        self.device_ = resolve_device(self.device)
+        with seeded(self.random_state):
+            module = self._build_module()
+            net = self._make_net(module)
+            start = time.perf_counter()
+            if self.max_epochs > 0:
+                net.fit(make_dataset(inputs.arrays), None)
+            else:
+                net.initialize()
+            self.fit_time_ = time.perf_counter() - start
+        self.net_ = net
+        self.module_ = net.module_
+        self.history_ = [
+            {k: v for k, v in row.items() if k in ("epoch", "train_loss", "dur")}
+            for row in net.history
+        ]
+        return self
+
+    def fit_transform(self, X, y=None, *, session=None, electrodes=None):
+        """``fit`` then ``transform`` on the same segments (metadata passed to both)."""
+        return self.fit(X, y, session=session, electrodes=electrodes).transform(
+            X, session=session, electrodes=electrodes
+        )
+
+    def _forward_inputs(self, X, session, electrodes):
+        check_is_fitted(self, "module_")
+        inputs, _ = self._prepare(X, session, electrodes, fitting=False)
+        return inputs
+
+    def transform(self, X, *, session=None, electrodes=None):
+        """One embedding per segment: mean of the contextual tokens over channels and patches.
+
+        Parameters
+        ----------
+        X : (n_segments, n_channels, n_times) array-like
+        session : (n_segments,) array-like of str, optional
+            When omitted it is inferred: the only session of ``electrodes``, else the session
+            whose table length equals the segment's number of present channel rows (an error if
+            that is ambiguous). sklearn's scorers call ``predict_proba(X)`` without metadata, so
+            this lets ``scoring="roc_auc"`` work in cross-validation.
+        electrodes : dict {session: DataFrame}, optional
+            Default: the tables seen at fit. Regions unseen at fit map to the zero row.
+
+        Returns
+        -------
+        (n_segments, d_model) float64 ndarray
+        """
+        inputs = self._forward_inputs(X, session, electrodes)
+        emb = predict_batches(
+            self.module_, inputs.arrays, self.batch_size, self.device_,
+            fn=lambda m, **b: m.embed(**b),
+        )
+        return emb.astype(np.float64)
+
+    def transform_tokens(self, X, *, session=None, electrodes=None):
+        """Contextual tokens ``(n_segments, n_patches, n_channels, d_model)``, NaN for padding."""
+        inputs = self._forward_inputs(X, session, electrodes)
+        tokens = predict_batches(
+            self.module_, inputs.arrays, self.batch_size, self.device_,
+            fn=lambda m, **b: m.tokens(**b),
+        ).astype(np.float64)
+        n_columns = np.shape(X)[1]
+        out = np.full(tokens.shape[:2] + (n_columns, tokens.shape[3]), np.nan)
+        mask = inputs.arrays["channel_mask"]
+        out[:, :, : tokens.shape[2]] = np.where(mask[:, None, :, None], tokens, np.nan)
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+# --------------------------------------------------------------------------- classifier
+
+
+def _resolve_pretrained(pretrained, init_params, random_state, X, session, electrodes):
+    """The fitted BaristaTransformer to fine-tune from, and whether it is pretrained."""
+    from sklearn.frozen import FrozenEstimator
+
+    if pretrained is None:
+        params = dict(init_params or {})
+        params.update(max_epochs=0, random_state=random_state)
+        return BaristaTransformer(**params).fit(X, session=session, electrodes=electrodes), False
+    inner = pretrained.estimator if isinstance(pretrained, FrozenEstimator) else pretrained
+    if not isinstance(inner, BaristaTransformer):
+        raise ValueError(
+            "pretrained must be a BaristaTransformer (fitted, optionally wrapped in "
+            f"sklearn.frozen.FrozenEstimator) or None for random init; got {type(inner).__name__}."
+        )
+    try:
+        check_is_fitted(inner, "module_")
+    except Exception:
+        if inner is not pretrained:
+            raise ValueError("the BaristaTransformer inside FrozenEstimator is not fitted.") from None
+        inner = copy.deepcopy(inner).fit(X, session=session, electrodes=electrodes)
+    return inner, inner.max_epochs > 0
+
+
+class _WarmupDecay:
+    """LR factor per epoch: linear 0.2 -> 1 over ``warmup`` epochs, then ``decay ** k``."""
+
+    def __init__(self, warmup, decay):
+        self.warmup, self.decay = warmup, decay
+
+    def __call__(self, epoch):
+        if epoch < self.warmup:
+            return 0.2 + 0.8 * epoch / self.warmup
+        return self.decay ** (epoch - self.warmup)
+
+
+class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
+    """Fine-tune a BaRISTA encoder for segment classification (the reference protocol).
+
+    Parameters
+    ----------
+    pretrained : BaristaTransformer, FrozenEstimator or None, default=None
+        The encoder to start from (its EMA tokenizer and transformer are copied; the original
+        is never modified). A fitted one, or one inside ``sklearn.frozen.FrozenEstimator``, is
+        used as is; an unfitted one is first pretrained on the ``fit`` data. ``None`` = random
+        initialisation with the architecture of ``BaristaTransformer(**init_params)``.
+    init_params : dict or None, default=None
+        BaristaTransformer parameters for ``pretrained=None``.
+    readout : {"token_weights", "mean"}, default="token_weights"
+        ``"token_weights"``: a learned weight per channel x patch token, one set per session
+        (the reference head; predicting needs a session seen at fit). ``"mean"``: mean pooling
+        (any session).
+    freeze_tokenizer : bool or "auto", default="auto"
+        Freeze the CNN, pooler and spatial tables. ``"auto"``: frozen when starting from a
+        pretrained encoder, trainable at random init (the reference's random baseline).
+    lr, head_lr : float, default=1e-4, 1e-3
+        AdamW learning rates of the encoder and of the new head (token weights + classifier).
+    weight_decay : float, default=1e-2
+    warmup_epochs : int, default=5
+        LR warm-up from 0.2x to 1x, then exponential decay ``lr_decay`` per epoch.
+    lr_decay : float, default=0.99
+    batch_size : int, default=32
+    max_epochs : int, default=30
+    device : str, default="auto"
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    sessions_ : ndarray of str
+        Sessions seen at fit (each with its own token weights).
+    session_channels_ : list of int
+    pretrained_ : bool
+        Whether the encoder was pretrained (False = random init).
+    module_ : BaristaClassifierModule
+    """
+
+    _parameter_constraints = {
+        "pretrained": [None, BaseEstimator],
+        "init_params": [dict, None],
+        "readout": [StrOptions({"token_weights", "mean"})],
+        "freeze_tokenizer": ["boolean", StrOptions({"auto"})],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "head_lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        **_PARAMS_COMMON,
+    }
+    _saved_attributes = (
+        "classes_", "vocabulary_", "encoder_params_", "sessions_", "session_channels_",
+        "n_patches_", "max_channels_", "pretrained_", "electrodes_",
+    )
+
+    def __init__(
+        self,
+        pretrained=None,
+        *,
+        init_params=None,
+        readout="token_weights",
+        freeze_tokenizer="auto",
+        lr=1e-4,
+        head_lr=1e-3,
+        weight_decay=1e-2,
+        warmup_epochs=5,
+        lr_decay=0.99,
+        batch_size=32,
+        max_epochs=30,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.pretrained = pretrained
+        self.init_params = init_params
+        self.readout = readout
+        self.freeze_tokenizer = freeze_tokenizer
+        self.lr = lr
+        self.head_lr = head_lr
+        self.weight_decay = weight_decay
+        self.warmup_epochs = warmup_epochs
+        self.lr_decay = lr_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build_module(self, encoder=None):
+        if encoder is None:
+            encoder = BaristaEncoder(**self.encoder_params_)
+        return BaristaClassifierModule(
+            encoder,
+            n_classes=len(self.classes_),
+            n_sessions=len(self.sessions_),
+            n_patches=self.n_patches_,
+            max_channels=self.max_channels_,
+            readout=self.readout,
+            session_channels=self.session_channels_,
+        )
+
+    def _make_net(self, module):
+        schedule = _WarmupDecay(self.warmup_epochs, self.lr_decay)
+        return NeuralNet(
+            module=module,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            optimizer__param_groups=[
+                ("token_weights", {"lr": self.head_lr}),
+                ("classifier.*", {"lr": self.head_lr}),
+            ],
+            lr=self.lr,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            train_split=None,
+            iterator_train__shuffle=True,
+            callbacks=[("lr_schedule", LRScheduler("LambdaLR", lr_lambda=schedule))],
+            device=self.device_,
+            verbose=self.verbose,
+        )
+
+    def _attach_module(self, module):
+        self.net_ = self._make_net(module).initialize()
+        self.module_ = self.net_.module_
+
+    def _inputs(self, X, session, electrodes, fitting):
+        inputs, _ = _prepare(
+            X, session, electrodes,
+            spatial_encoding=self.encoder_params_["spatial_encoding"],
+            mask_scale=None,
+            patch_size=self.encoder_params_["patch_size"],
+            coord_bins=self.encoder_params_["n_spatial_ids"],
+            vocabulary=self.vocabulary_,
+            max_channels=None if fitting else self.max_channels_,
+            fitted_tables=None if fitting else self.electrodes_,
+        )
+        if fitting:
+            tables = {str(k): v for k, v in electrodes.items()}
+            self.electrodes_ = _tables_to_plain({s: tables[s] for s in inputs.n_channels})
+        n_patches = inputs.arrays["x"].shape[2] // self.encoder_params_["patch_size"]
+        if not fitting and n_patches != self.n_patches_:
+            raise ValueError(
+                f"segments give {n_patches} patches but the classifier was fitted on "
+                f"{self.n_patches_}; use segments of the same length as at fit."
+            )
+        index = {s: i for i, s in enumerate(self.sessions_)} if not fitting else None
+        if index is not None:
+            unknown = sorted(set(inputs.session) - set(index))
+            if unknown and self.readout == "token_weights":
+                raise ValueError(
+                    f"session(s) {unknown} were not seen at fit; the token-weight readout is "
+                    f"session-specific (known: {list(self.sessions_)}). Refit with these "
+                    "sessions or use readout='mean'."
+                )
+            session_index = np.array([index.get(s, 0) for s in inputs.session], dtype=np.int64)
+            inputs.arrays["session_index"] = session_index
+        return inputs
+
+    def fit(self, X, y, *, session=None, electrodes=None):
+        """Fine-tune on labelled segments.
+
+        Parameters
+        ----------
+        X : (n_segments, n_channels, n_times) array-like
+        y : (n_segments,) array-like
+        session : (n_segments,) array-like of str, optional
+        electrodes : dict {session: DataFrame}
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != np.shape(X)[0]:
+            raise ValueError(
+                f"y must be one label per segment, shape ({np.shape(X)[0]},); got {y.shape}."
+            )
+        encoder_le = LabelEncoder().fit(y)
+        self.classes_ = encoder_le.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(f"y has a single class {self.classes_}; need at least two.")
+        self.device_ = resolve_device(self.device)
+        with seeded(self.random_state):
+            source, self.pretrained_ = _resolve_pretrained(
+                self.pretrained, self.init_params, self.random_state, X, session, electrodes
+            )
+            self.vocabulary_ = source.vocabulary_
+            self.encoder_params_ = source._encoder_params()
+            inputs = self._inputs(X, session, electrodes, fitting=True)
+            self.sessions_ = np.array(list(inputs.n_channels), dtype=object)
+            self.session_channels_ = [int(inputs.n_channels[s]) for s in self.sessions_]
+            self.max_channels_ = int(inputs.arrays["x"].shape[1])
+            self.n_patches_ = int(inputs.arrays["x"].shape[2] // self.encoder_params_["patch_size"])
+            index = {s: i for i, s in enumerate(self.sessions_)}
+            inputs.arrays["session_index"] = np.array([index[s] for s in inputs.session])
+            encoder = source.module_.downstream_encoder()
+            module = self._build_module(encoder)
+            freeze = self.pretrained_ if self.freeze_tokenizer == "auto" else self.freeze_tokenizer
+            if freeze:
+                for part in (module.encoder.tokenizer, module.encoder.spatial):
+                    for param in part.parameters():
+                        param.requires_grad_(False)
+            net = self._make_net(module)
+            if self.max_epochs > 0:
+                net.fit(make_dataset(inputs.arrays, encoder_le.transform(y).astype(np.int64)), None)
+            else:
+                net.initialize()
+        self.net_ = net
+        self.module_ = net.module_
+        return self
+
+    def decision_function(self, X, *, session=None, electrodes=None):
+        """Class logits ``(n_segments, n_classes)`` (a column vector for two classes)."""
+        check_is_fitted(self, "module_")
+        inputs = self._inputs(X, session, electrodes, fitting=False)
+        return predict_batches(self.module_, inputs.arrays, self.batch_size, self.device_).astype(
+            np.float64
+        )
+
+    def predict_proba(self, X, *, session=None, electrodes=None):
+        """Softmax class probabilities ``(n_segments, n_classes)``."""
+        logits = self.decision_function(X, session=session, electrodes=electrodes)
+        logits = logits - logits.max(axis=1, keepdims=True)
+        prob = np.exp(logits)
+        return prob / prob.sum(axis=1, keepdims=True)
+
+    def predict(self, X, *, session=None, electrodes=None):
+        """Most probable class of each segment."""
+        proba = self.predict_proba(X, session=session, electrodes=electrodes)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def save(self, path):
+        """Save weights and fitted state; ``pretrained`` is stored as None (its weights are in
+        the classifier's state dict, so the loaded classifier predicts identically)."""
+        clone = copy.copy(self)
+        clone.pretrained = None
+        TorchStateMixin.save(clone, path)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.two_d_array = False
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = self.random_state is None
+        return tags

@@ -1,0 +1,386 @@
+"""BaRISTA torch modules: temporal tokenizer, spatial encodings, masked latent reconstruction.
+
+One token is one channel x one time patch. A segment ``(C, T)`` is cut into ``n_patches`` patches
+of ``patch_size`` samples per channel; a dilated 1-D CNN shared by every token encodes each patch
+on its own and a bias-free linear pooler maps it to ``d_model``. Tokens are laid out time-major
+(``[t0: ch0..ch(C-1), t1: ...]``) and carry their patch index as rotary position, so channels of
+one time step share a position and space is told apart only by the spatial encoding that is
+added to every token of a channel.
+
+Pretraining (:class:`BaristaPretrainer`) masks whole spatial groups (channels, parcels or lobes)
+across all patches, replaces their tokens with a learned mask token that keeps its spatial
+encoding, and regresses, through a predictor MLP, the outputs of an EMA copy of the tokenizer at
+the masked positions. Downstream models start from the EMA tokenizer and the encoder.
+
+No sklearn in here (layering rule of ``skdistill.nn``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from skdistill.nn._transformer import Transformer
+
+__all__ = [
+    "SPATIAL_SCALES",
+    "DilatedConvEncoder",
+    "TemporalTokenizer",
+    "SpatialEncoding",
+    "BaristaEncoder",
+    "BaristaPretrainer",
+    "BaristaClassifierModule",
+    "sample_group_mask",
+    "masked_latent_loss",
+    "ema_update",
+]
+
+#: spatial scales of encoding and of masking
+SPATIAL_SCALES = ("channel", "parcel", "lobe")
+
+
+class _DilatedConvBlock(nn.Module):
+    """Two dilated "same" convolutions, each followed by a time-axis layer norm and a GELU."""
+
+    def __init__(self, in_channels, out_channels, dilation, kernel_size=3, project=False):
+        super().__init__()
+        same = dict(padding=dilation * (kernel_size - 1) // 2, dilation=dilation)
+        self.conv1 = nn.Conv1d(in_channels, out_channels, kernel_size, **same)
+        self.conv2 = nn.Conv1d(out_channels, out_channels, kernel_size, **same)
+        self.projector = nn.Conv1d(in_channels, out_channels, 1) if project else None
+
+    def forward(self, x):
+        residual = x if self.projector is None else self.projector(x)
+        length = x.shape[-1]
+        h = F.gelu(F.layer_norm(self.conv1(x), (length,)))
+        h = F.gelu(F.layer_norm(self.conv2(h), (length,)))
+        return h + residual
+
+
+class DilatedConvEncoder(nn.Module):
+    """TS2Vec-style dilated residual CNN applied to one patch as a 1-channel sequence.
+
+    Block ``i`` has dilation ``2**i``; the residual of the first block (1 -> width) and of the
+    last (width -> 1) goes through a 1x1 convolution. With the default widths ``(5, 5, 5, 5, 1)``
+    the encoder has 616 parameters and a receptive field of 125 samples, as in the reference.
+
+    Parameters
+    ----------
+    widths : sequence of int, default=(5, 5, 5, 5, 1)
+        Output channels of each block; the last must be 1.
+    kernel_size : int, default=3
+    """
+
+    def __init__(self, widths=(5, 5, 5, 5, 1), kernel_size=3):
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if not widths or widths[-1] != 1:
+            raise ValueError(f"the last CNN width must be 1 (one value per sample); got {widths}.")
+        blocks, in_channels = [], 1
+        for i, out_channels in enumerate(widths):
+            project = i == 0 or i == len(widths) - 1 or in_channels != out_channels
+            blocks.append(_DilatedConvBlock(in_channels, out_channels, 2**i, kernel_size, project))
+            in_channels = out_channels
+        self.blocks = nn.Sequential(*blocks)
+        for module in self.modules():
+            if isinstance(module, nn.Conv1d):
+                nn.init.kaiming_normal_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x):
+        """``x``: (N, patch_size) -> (N, patch_size)."""
+        return self.blocks(x[:, None, :])[:, 0, :]
+
+
+class TemporalTokenizer(nn.Module):
+    """Patch each channel, encode every patch with the dilated CNN, pool to ``d_model``.
+
+    Parameters
+    ----------
+    patch_size : int
+        Samples per patch (512 at 2048 Hz in the reference, i.e. 0.25 s).
+    d_model : int
+        Token width.
+    widths : sequence of int, default=(5, 5, 5, 5, 1)
+        CNN block widths (see :class:`DilatedConvEncoder`).
+    """
+
+    def __init__(self, patch_size: int, d_model: int, widths=(5, 5, 5, 5, 1)):
+        super().__init__()
+        self.patch_size = int(patch_size)
+        self.cnn = DilatedConvEncoder(widths)
+        self.pooler = nn.Linear(self.patch_size, d_model, bias=False)
+
+    def forward(self, x, channel_mask=None):
+        """``x``: (B, C, T) -> tokens (B, n_patches, C, d_model); trailing samples are dropped.
+
+        Padding channels (``channel_mask`` False) are not encoded and get zero tokens.
+        """
+        batch, n_channels, n_times = x.shape
+        n_patches = n_times // self.patch_size
+        patches = x[..., : n_patches * self.patch_size].reshape(
+            batch, n_channels, n_patches, self.patch_size
+        ).transpose(1, 2)  # (B, n, C, P)
+        width = self.pooler.out_features
+        if channel_mask is None:
+            flat = patches.reshape(-1, self.patch_size)
+            return self.pooler(self.cnn(flat)).reshape(batch, n_patches, n_channels, width)
+        keep = channel_mask[:, None, :].expand(batch, n_patches, n_channels)
+        out = patches.new_zeros(batch, n_patches, n_channels, width)
+        out[keep] = self.pooler(self.cnn(patches[keep]))
+        return out
+
+
+class SpatialEncoding(nn.Module):
+    """A learned vector per channel, added to every token of that channel.
+
+    ``"channel"``: the channel's MNI coordinates are binned into ``n_ids`` bins per axis and one
+    table per axis is looked up; the three vectors are summed (the reference's coordinate
+    encoding). ``"parcel"`` / ``"lobe"``: one vector per region id; id 0 is the reserved
+    *unknown* row, held at zero and never trained. Tables start N(0, 1) as in the reference.
+
+    Parameters
+    ----------
+    kind : {"channel", "parcel", "lobe"}
+    n_ids : int
+        Bins per axis (``"channel"``) or vocabulary size including the unknown row 0.
+    d_model : int
+    """
+
+    def __init__(self, kind: str, n_ids: int, d_model: int):
+        super().__init__()
+        if kind not in SPATIAL_SCALES:
+            raise ValueError(f"kind must be one of {SPATIAL_SCALES}; got {kind!r}.")
+        self.kind = kind
+        if kind == "channel":
+            self.tables = nn.ModuleList(nn.Embedding(n_ids, d_model) for _ in range(3))
+        else:
+            self.tables = nn.ModuleList([nn.Embedding(n_ids, d_model, padding_idx=0)])
+        for table in self.tables:
+            nn.init.normal_(table.weight, 0.0, 1.0)
+            if table.padding_idx is not None:
+                with torch.no_grad():
+                    table.weight[table.padding_idx].zero_()
+
+    def forward(self, spatial_ids):
+        """``spatial_ids``: (B, C, k) long (k = 3 for channel, 1 for regions) -> (B, C, d)."""
+        return sum(table(spatial_ids[..., i]) for i, table in enumerate(self.tables))
+
+
+def _token_layout(tokens, channel_mask):
+    """(B, n, C, d) -> flat (B, n*C, d), positions = patch index, key padding mask."""
+    batch, n_patches, n_channels, width = tokens.shape
+    positions = torch.arange(n_patches, device=tokens.device).repeat_interleave(n_channels)
+    positions = positions[None].expand(batch, -1)
+    padding = channel_mask[:, None, :].expand(batch, n_patches, n_channels).reshape(batch, -1)
+    return tokens.reshape(batch, n_patches * n_channels, width), positions, padding
+
+
+class BaristaEncoder(nn.Module):
+    """Tokenizer + spatial encoding + joint space-time transformer.
+
+    Parameters
+    ----------
+    patch_size, d_model : int
+    spatial_encoding : {"channel", "parcel", "lobe"}
+    n_spatial_ids : int
+        Coordinate bins per axis, or region vocabulary size including unknown row 0.
+    n_layers, n_heads : int
+    mlp_ratio, dropout : float
+    norm_eps : float, default=1e-8
+        RMSNorm epsilon (the reference value).
+    cnn_widths : sequence of int, default=(5, 5, 5, 5, 1)
+    """
+
+    def __init__(
+        self,
+        patch_size,
+        d_model,
+        spatial_encoding,
+        n_spatial_ids,
+        n_layers,
+        n_heads,
+        mlp_ratio=4.0,
+        dropout=0.1,
+        norm_eps=1e-8,
+        cnn_widths=(5, 5, 5, 5, 1),
+    ):
+        super().__init__()
+        self.tokenizer = TemporalTokenizer(patch_size, d_model, cnn_widths)
+        self.spatial = SpatialEncoding(spatial_encoding, n_spatial_ids, d_model)
+        self.backbone = Transformer(d_model, n_layers, n_heads, mlp_ratio, dropout, norm_eps)
+
+    def contextualize(self, tokens, spatial_ids, channel_mask):
+        """Add the spatial encoding to (B, n, C, d) tokens and run the backbone; same shape out."""
+        tokens = tokens + self.spatial(spatial_ids)[:, None]
+        flat, positions, padding = _token_layout(tokens, channel_mask)
+        out = self.backbone(flat, positions, key_padding_mask=padding)
+        return out.reshape(tokens.shape)
+
+    def forward(self, x, spatial_ids, channel_mask):
+        """``x`` (B, C, T) -> contextual tokens (B, n_patches, C, d)."""
+        return self.contextualize(self.tokenizer(x, channel_mask), spatial_ids, channel_mask)
+
+
+def sample_group_mask(group_ids, mask_ratio: float, generator=None):
+    """Choose ``mask_ratio`` of the spatial groups of each sample; mask their channels.
+
+    Parameters
+    ----------
+    group_ids : (B, C) long tensor
+        Group of each channel, numbered ``0..G_b-1`` within sample ``b``; ``-1`` for padding.
+    mask_ratio : float
+        Share of groups to mask: ``round(mask_ratio * G_b)``, at least 1 and, when a sample has
+        more than one group, at most ``G_b - 1`` so that some context is always left.
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    (B, C) bool tensor, True for masked (real) channels.
+    """
+    real = group_ids >= 0
+    n_groups = (group_ids.max(dim=1).values + 1).clamp(min=0)
+    g_max = max(int(n_groups.max()), 1)
+    n_mask = torch.round(n_groups.to(torch.float64) * mask_ratio).long()
+    n_mask = torch.minimum(n_mask.clamp(min=1), (n_groups - 1).clamp(min=1))
+    scores = torch.rand(group_ids.shape[0], g_max, generator=generator, device=group_ids.device)
+    absent = torch.arange(g_max, device=group_ids.device)[None] >= n_groups[:, None]
+    scores = scores.masked_fill(absent, 2.0)
+    rank = scores.argsort(dim=1).argsort(dim=1)
+    group_masked = rank < n_mask[:, None]
+    return torch.gather(group_masked, 1, group_ids.clamp(min=0)) & real
+
+
+def masked_latent_loss(predicted, target, mask, normalize_targets=False):
+    """Mean squared error over the masked tokens (mean over tokens and features).
+
+    ``predicted`` and ``target``: (..., d); ``mask``: boolean of the leading shape.
+    """
+    if normalize_targets:
+        target = F.layer_norm(target, target.shape[-1:])
+    err = (predicted - target).pow(2).mean(dim=-1)
+    return err[mask].mean()
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """``target <- momentum * target + (1 - momentum) * online`` parameter by parameter."""
+    for t_param, o_param in zip(target.parameters(), online.parameters()):
+        t_param.lerp_(o_param.detach(), 1.0 - momentum)
+
+
+def _mlp(d_model, hidden, depth):
+    layers, width = [], d_model
+    for _ in range(max(depth - 1, 0)):
+        layers += [nn.Linear(width, hidden), nn.GELU()]
+        width = hidden
+    layers.append(nn.Linear(width, d_model))
+    return nn.Sequential(*layers)
+
+
+class BaristaPretrainer(nn.Module):
+    """Masked latent reconstruction around a :class:`BaristaEncoder`.
+
+    Parameters
+    ----------
+    encoder : BaristaEncoder
+    mask_ratio : float, default=0.3
+    predictor_depth : int, default=2
+        Linear layers of the predictor MLP (GELU between them).
+    predictor_hidden : int, default=128
+    normalize_targets : bool, default=False
+        Layer-norm the targets (no affine) before the MSE.
+    """
+
+    def __init__(self, encoder, mask_ratio=0.3, predictor_depth=2, predictor_hidden=128,
+                 normalize_targets=False):
+        super().__init__()
+        d_model = encoder.tokenizer.pooler.out_features
+        self.encoder = encoder
+        # The target is CNN + pooler only (no spatial vector): reference open question 3.
+        self.target_tokenizer = copy.deepcopy(encoder.tokenizer)
+        for param in self.target_tokenizer.parameters():
+            param.requires_grad_(False)
+        self.mask_token = nn.Parameter(torch.randn(d_model) * 0.02)
+        self.predictor = _mlp(d_model, predictor_hidden, predictor_depth)
+        self.mask_ratio = float(mask_ratio)
+        self.normalize_targets = bool(normalize_targets)
+
+    def forward(self, x, spatial_ids, group_ids, channel_mask):
+        """Loss dict: ``loss`` (masked-token MSE) and ``masked`` (B, C) bool."""
+        masked = sample_group_mask(group_ids, self.mask_ratio)
+        tokens = self.encoder.tokenizer(x, channel_mask)
+        token_mask = masked[:, None, :].expand(-1, tokens.shape[1], -1)
+        tokens = torch.where(token_mask[..., None], self.mask_token.to(tokens.dtype), tokens)
+        out = self.encoder.contextualize(tokens, spatial_ids, channel_mask)
+        with torch.no_grad():
+            target = self.target_tokenizer(x, channel_mask)
+        loss = masked_latent_loss(self.predictor(out), target, token_mask, self.normalize_targets)
+        return {"loss": loss, "masked": masked}
+
+    def update_target(self, momentum: float) -> None:
+        """One EMA step of the target tokenizer towards the online tokenizer."""
+        ema_update(self.target_tokenizer, self.encoder.tokenizer, momentum)
+
+    def downstream_encoder(self) -> BaristaEncoder:
+        """A copy of the encoder whose tokenizer is the EMA target tokenizer."""
+        encoder = copy.deepcopy(self.encoder)
+        encoder.tokenizer.load_state_dict(self.target_tokenizer.state_dict())
+        return encoder
+
+    def tokens(self, x, spatial_ids, channel_mask):
+        """Contextual tokens (B, n_patches, C, d) from the EMA tokenizer and the encoder."""
+        tokens = self.target_tokenizer(x, channel_mask)
+        return self.encoder.contextualize(tokens, spatial_ids, channel_mask)
+
+    def embed(self, x, spatial_ids, channel_mask):
+        """Mean of the contextual tokens over real channels and all patches: (B, d)."""
+        out = self.tokens(x, spatial_ids, channel_mask)
+        weight = channel_mask.to(out.dtype)[:, None, :, None]
+        return (out * weight).sum(dim=(1, 2)) / (weight.sum(dim=(1, 2)) * out.shape[1])
+
+
+class BaristaClassifierModule(nn.Module):
+    """Encoder + readout + linear classifier.
+
+    ``readout="token_weights"``: a bias-free weight per channel x patch token, one set per
+    session (the token count depends on the montage), started at the mean over real tokens;
+    ``readout="mean"``: the plain mean over real tokens.
+
+    Parameters
+    ----------
+    encoder : BaristaEncoder
+    n_classes : int
+    n_sessions, n_patches, max_channels : int
+        Shape of the per-session token-weight table.
+    readout : {"token_weights", "mean"}
+    session_channels : sequence of int, optional
+        Real channels per session (for the mean-pool initial weights).
+    """
+
+    def __init__(self, encoder, n_classes, n_sessions, n_patches, max_channels,
+                 readout="token_weights", session_channels=None):
+        super().__init__()
+        self.encoder = encoder
+        self.readout = readout
+        d_model = encoder.tokenizer.pooler.out_features
+        weights = torch.zeros(n_sessions, n_patches, max_channels)
+        if session_channels is not None:
+            for s, n_ch in enumerate(session_channels):
+                weights[s, :, :n_ch] = 1.0 / (n_patches * n_ch)
+        self.token_weights = nn.Parameter(weights) if readout == "token_weights" else None
+        self.classifier = nn.Linear(d_model, n_classes)
+
+    def forward(self, x, spatial_ids, channel_mask, session_index):
+        out = self.encoder(x, spatial_ids, channel_mask)  # (B, n, C, d)
+        real = channel_mask.to(out.dtype)[:, None, :]
+        if self.token_weights is None:
+            weight = real.expand(-1, out.shape[1], -1)
+            weight = weight / weight.sum(dim=(1, 2), keepdim=True)
+        else:
+            weight = self.token_weights[session_index][:, : out.shape[1], : out.shape[2]] * real
+        pooled = torch.einsum("bncd,bnc->bd", out, weight)
+        return self.classifier(pooled)
