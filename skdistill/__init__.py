@@ -18,6 +18,7 @@ _ESTIMATORS = (
     "MaskedSpikeTransformer",
     "LFPTransformer",
     "DistilledLFPTransformer",
+    "SupervisedEncoderRegressor",
     "BaristaTransformer",
     "BaristaClassifier",
 )

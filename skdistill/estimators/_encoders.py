@@ -53,6 +53,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         "mlp_ratio": [Interval(numbers.Real, 0, None, closed="neither")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "mask_ratio": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "mask_unit": [StrOptions({"token", "bin"})],
         "decoder_width": [Interval(numbers.Integral, 2, None, closed="left")],
         "decoder_layers": [Interval(numbers.Integral, 1, None, closed="left")],
         "causal": ["boolean"],
@@ -77,6 +78,15 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
     def _module_kwargs(self):
         raise NotImplementedError
 
+    def _channel_offsets(self, X):
+        """Per-channel reconstruction offsets of one session's rows (see MaskedAutoencoder)."""
+        raise NotImplementedError
+
+    def _init_offsets(self, module, X, session, session_index):
+        for label in dict.fromkeys(session):
+            rows = session == label
+            module.set_offsets(int(session_index[rows][0]), self._channel_offsets(X[rows]))
+
     # -- building ---------------------------------------------------------------------------
     def _build_module(self):
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
@@ -95,6 +105,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
             dropout=self.dropout,
             reconstruction=self._reconstruction,
             mask_ratio=self.mask_ratio,
+            mask_unit=self.mask_unit,
             decoder_width=self.decoder_width,
             decoder_layers=self.decoder_layers,
             causal=self.causal,
@@ -181,6 +192,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         start = time.perf_counter()
         with seeded(self.random_state):
             module = self._build_module()
+            self._init_offsets(module, X, session, session_index)
             self.net_ = self._make_net(module)
             self.net_.fit({"x": windows, "session_idx": owners}, None)
         self.fit_time_ = time.perf_counter() - start
@@ -212,13 +224,16 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
             raise ValueError(f"finetune must be 'session' or 'all'; got {finetune!r}.")
         X, session = self._validate(X, session, reset=False)
         new = [s for s in dict.fromkeys(session) if s not in set(self.sessions_)]
-        tokenizer = self.module_.tokenizer
-        new_ids = tokenizer.add_sessions(len(new), init_from=0)
+        new_ids = self.module_.add_sessions(len(new), init_from=0)
         self.sessions_ = np.concatenate([self.sessions_, np.array(new, dtype=object)])
         session_index = self._session_index(session)
+        new_rows = np.isin(session, new)
+        if new_rows.any():
+            self._init_offsets(self.module_, X[new_rows], session[new_rows], session_index[new_rows])
         windows, owners = training_windows(X, session_index, session, self.segment_length,
                                            self.train_stride)
-        trainable = {f"tokenizer.session_embeddings.{k}" for k in new_ids}
+        trainable = {f"{part}.{k}" for k in new_ids
+                     for part in ("tokenizer.session_embeddings", "offsets")}
         if finetune == "session" and not trainable:
             raise ValueError("finetune='session' needs at least one new session in `session`.")
         for name, param in self.module_.named_parameters():
@@ -252,7 +267,9 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         X, session = self._validate(X, session, reset=False)
         return self._embed(X, self._session_index(session), session)
 
-    def _embed(self, X, session_index, session):
+    def _embed(self, X, session_index, session, layer=None):
+        # ``layer`` overrides ``readout_layer`` (the distilled student reads other teacher layers)
+        layer = self.readout_layer if layer is None else layer
         plan = covering_windows(session, self.segment_length)
         out = np.empty((len(X), self.embedding_dim_), dtype=np.float64)
         module = self.module_
@@ -262,7 +279,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
                 emb = module.encode(
                     torch.from_numpy(windows).to(self.device_),
                     torch.from_numpy(owners).to(self.device_),
-                    layer=self.readout_layer,
+                    layer=layer,
                     readout=self.readout,
                 ).float().cpu().numpy()
                 for (start, length, keep_from), rows in zip(entries, emb):
@@ -304,6 +321,8 @@ class MaskedSpikeTransformer(_SessionEncoder):
         Dropout > 0 slows CPU attention markedly; the paper used 0.1 on GPUs.
     mask_ratio : float, default=0.6
         Share of tokens hidden from the encoder during training.
+    mask_unit : {"token", "bin"}, default="token"
+        Hide single tokens (the reference), or whole time bins.
     decoder_width : int, default=48
     decoder_layers : int, default=1
     causal : bool, default=False
@@ -352,8 +371,8 @@ class MaskedSpikeTransformer(_SessionEncoder):
     }
 
     def __init__(self, *, segment_length=50, patch_size=32, d_model=64, n_layers=4, n_heads=4,
-                 mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, decoder_width=48, decoder_layers=1,
-                 causal=False, max_count=5, readout="mean", readout_layer=-1, lr=1e-3,
+                 mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, mask_unit="token", decoder_width=48,
+                 decoder_layers=1, causal=False, max_count=5, readout="mean", readout_layer=-1, lr=1e-3,
                  weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
                  unknown_session="error", device="auto", random_state=None, verbose=0,
                  callbacks=None):
@@ -364,6 +383,10 @@ class MaskedSpikeTransformer(_SessionEncoder):
 
     def _module_kwargs(self):
         return {"value_embedding": "count", "embedding_kwargs": {"max_count": self.max_count}}
+
+    def _channel_offsets(self, X):
+        # log mean count: the Poisson head then starts at each channel's mean rate
+        return np.log(np.maximum(np.nanmean(X, axis=0), 1e-3))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -400,8 +423,8 @@ class LFPTransformer(_SessionEncoder):
     }
 
     def __init__(self, *, segment_length=50, patch_size=32, d_model=64, n_layers=4, n_heads=4,
-                 mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, decoder_width=48, decoder_layers=1,
-                 causal=False, value_embedding="conv", conv_kernel=5, conv_dilation=2,
+                 mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, mask_unit="token", decoder_width=48,
+                 decoder_layers=1, causal=False, value_embedding="conv", conv_kernel=5, conv_dilation=2,
                  readout="mean", readout_layer=-1, lr=1e-3, weight_decay=0.01, batch_size=32,
                  max_epochs=20, train_stride=None, unknown_session="error", device="auto",
                  random_state=None, verbose=0, callbacks=None):
@@ -409,6 +432,9 @@ class LFPTransformer(_SessionEncoder):
 
     def _check_values(self, X, session):
         return check_continuous(X, session, name="X (LFP)")
+
+    def _channel_offsets(self, X):
+        return np.nanmean(X, axis=0)
 
     def _module_kwargs(self):
         kwargs = {"conv_kernel": self.conv_kernel, "conv_dilation": self.conv_dilation}

@@ -68,6 +68,8 @@ class MaskedAutoencoder(nn.Module):
     value_embedding : {"count", "mlp", "conv"}
     reconstruction : {"poisson", "mse"}
     mask_ratio : float
+    mask_unit : {"token", "bin"}
+        Mask single tokens, or whole time bins (all patches of a bin together).
     decoder_width, decoder_layers : predictor size (a linear map connects the widths).
     causal : bool
         Causal attention in the encoder.
@@ -89,6 +91,7 @@ class MaskedAutoencoder(nn.Module):
         value_embedding="count",
         reconstruction="poisson",
         mask_ratio=0.6,
+        mask_unit="token",
         decoder_width=48,
         decoder_layers=1,
         causal=False,
@@ -105,11 +108,42 @@ class MaskedAutoencoder(nn.Module):
             n_dec_heads -= 1
         self.decoder = Transformer(decoder_width, decoder_layers, n_dec_heads, mlp_ratio, dropout)
         self.head = nn.Linear(decoder_width, patch_size)
+        # Per-session, per-channel offset of the reconstruction (log mean count for spikes, mean
+        # value for LFP). Initialised from the data by `set_offsets`: sparse 10 ms spike counts
+        # carry little signal per token, and a model that must first learn each channel's mean
+        # rate through the head spends most of a CPU budget doing only that.
+        self.offsets = nn.ParameterDict()
+        self._add_offsets(self.tokenizer.n_sessions)
         self.reconstruction = reconstruction
+        if mask_unit not in ("token", "bin"):
+            raise ValueError(f"mask_unit must be 'token' or 'bin'; got {mask_unit!r}.")
         self.mask_ratio = mask_ratio
+        self.mask_unit = mask_unit
         self.d_model = d_model
 
     # -- helpers --------------------------------------------------------------------------
+    def _add_offsets(self, n_sessions, init_from=None):
+        shape = (self.tokenizer.n_patches, self.tokenizer.patch_size)
+        device = self.mask_token.device
+        for k in range(len(self.offsets), n_sessions):
+            value = (self.offsets[str(init_from)].detach().clone() if init_from is not None
+                     else torch.zeros(shape, device=device))
+            self.offsets[str(k)] = nn.Parameter(value)
+
+    def add_sessions(self, n_new, init_from=None):
+        """New session tables (and reconstruction offsets); returns their indices."""
+        ids = self.tokenizer.add_sessions(n_new, init_from=init_from)
+        self._add_offsets(self.tokenizer.n_sessions, init_from=init_from)
+        return ids
+
+    @torch.no_grad()
+    def set_offsets(self, session, channel_values):
+        """Set session ``session``'s offsets from ``(n_channels,)`` values (NaN -> 0)."""
+        values = torch.nan_to_num(torch.as_tensor(channel_values, dtype=torch.float32), nan=0.0)
+        padded = torch.zeros(self.tokenizer.n_patches * self.tokenizer.patch_size)
+        padded[: len(values)] = values
+        self.offsets[str(session)].copy_(padded.reshape(self.offsets[str(session)].shape))
+
     @staticmethod
     def _positions(batch, n_bins, n_patches, device):
         return torch.arange(n_bins, device=device).repeat_interleave(n_patches).expand(batch, -1)
@@ -137,8 +171,15 @@ class MaskedAutoencoder(nn.Module):
         valid_patch = valid.any(-1).reshape(batch, n_tokens)
         n_keep = max(1, int(round((1.0 - ratio) * n_tokens)))
 
-        # Invalid patches sort last, so they are never among the kept (visible) tokens.
-        noise = torch.rand(batch, n_tokens, device=x.device) + (~valid_patch).to(x.dtype) * 2
+        # Invalid patches sort last, so they are never among the kept (visible) tokens. With
+        # mask_unit="bin" all patches of a bin share one draw, so whole bins are hidden and must be
+        # inferred from neighbouring bins (temporal interpolation) rather than from other patches.
+        if self.mask_unit == "bin":
+            noise = torch.rand(batch, n_bins, device=x.device).repeat_interleave(n_patches, dim=1)
+            noise = noise + torch.rand(batch, n_tokens, device=x.device) * 1e-4
+        else:
+            noise = torch.rand(batch, n_tokens, device=x.device)
+        noise = noise + (~valid_patch).to(x.dtype) * 2
         order = noise.argsort(dim=1)
         keep_idx = order[:, :n_keep]
         keep = torch.zeros(batch, n_tokens, dtype=torch.bool, device=x.device)
@@ -163,7 +204,8 @@ class MaskedAutoencoder(nn.Module):
         full = (self.mask_token + session_part).clone()
         full.scatter_(1, gather, encoded)
         decoded = self.decoder(self.decoder_in(full), positions, valid_patch)
-        prediction = self.head(decoded).reshape(batch, n_bins, n_patches, size)
+        offsets = torch.stack([self.offsets[str(int(k))] for k in session_idx.tolist()])
+        prediction = self.head(decoded).reshape(batch, n_bins, n_patches, size) + offsets[:, None]
 
         masked = ~keep4 & valid
         loss = masked_reconstruction_loss(prediction, values, masked, self.reconstruction)

@@ -1,0 +1,201 @@
+"""Quality of the distillation encoders on the simulator (issue 3, item 5).
+
+Velocity R² of a linear decoder on
+
+* the spike teacher's embeddings (``MaskedSpikeTransformer``) vs on smoothed spike counts, and
+* the LFP model's embeddings (``LFPTransformer``) vs on the preprocessed LFP,
+
+single-session (one model per session) and multi-session (one model for all sessions), with the
+reference protocol: per-session 80/10/10 split of 5 s segments, encoders trained self-supervised on
+the train segments only, per-session OLS (``LinearRegression``) fitted on train rows and scored on
+val+test rows, R² averaged over x/y. Floors: ridge (alpha by contiguous 5-fold CV) on smoothed
+spikes (50 ms Gaussian) and on the preprocessed LFP, and OLS on the same features.
+
+The probe is also evaluated during training (every ``--probe-every`` epochs) to give the
+probe-R²-vs-steps curve, for both readouts (mean over patches, concatenated patches).
+
+Run: ``python -m benchmarks.encoder_quality [--seeds 0 1 2] [--epochs 30] [--quick]``.
+Writes ``benchmarks/results/encoder_quality.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+from sklearn.linear_model import LinearRegression
+
+from skdistill import LFPTransformer, MaskedSpikeTransformer
+from skdistill._demo import _ridge_floor
+from skdistill.data import stack_sessions
+from skdistill.datasets import make_reaching_sessions
+from skdistill.model_selection import SegmentSplit
+from skdistill.preprocessing import SpikeSmoother, preprocess_recording
+
+RESULTS = Path(__file__).parent / "results"
+MODEL = dict(segment_length=50, d_model=64, n_layers=4, n_heads=4, batch_size=32)
+
+
+def probe(Z, y, session, train, evaluate):
+    """Per-session OLS fitted on train rows, R² on val+test rows."""
+    return {str(s): float(LinearRegression().fit(Z[(session == s) & train], y[(session == s) & train])
+                          .score(Z[(session == s) & evaluate], y[(session == s) & evaluate]))
+            for s in dict.fromkeys(session)}
+
+
+class ProbeCurve(Callback):
+    """Evaluate the linear probe on both readouts every ``every`` epochs."""
+
+    def __init__(self, estimator, X, y, session, train, evaluate, every):
+        self.estimator, self.X, self.y, self.session = estimator, X, y, session
+        self.train, self.evaluate, self.every = train, evaluate, every
+        self.points = []
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if epoch % self.every:
+            return
+        est = self.estimator
+        point = {"epoch": epoch, "steps": int(epoch * np.ceil(est.n_windows_ / est.batch_size)),
+                 "loss": float(net.history[-1]["train_loss"])}
+        index = est._session_index(self.session)
+        for readout in ("mean", "concat"):
+            saved = (est.readout, getattr(est, "embedding_dim_", None))
+            est.readout = readout
+            est.embedding_dim_ = est.d_model * (net.module_.tokenizer.n_patches if readout == "concat" else 1)
+            Z = est._embed(self.X, index, self.session)
+            est.readout, est.embedding_dim_ = saved
+            point[readout] = probe(Z, self.y, self.session, self.train, self.evaluate)
+        net.module_.train()
+        self.points.append(point)
+
+
+def run_seed(seed, epochs, every, duration, n_sessions):
+    recs = make_reaching_sessions(n_sessions=n_sessions, duration=duration, random_state=seed)
+    S, y, session = stack_sessions(recs, "spikes")
+    L, _, _ = stack_sessions([preprocess_recording(r) for r in recs], "lfp")
+    y = np.concatenate([(y[session == s] - y[session == s].mean(0)) / y[session == s].std(0)
+                        for s in dict.fromkeys(session)])
+    roles = SegmentSplit(500).assign(S, session)
+    train, evaluate = roles == "train", np.isin(roles, ["val", "test"])
+    smoothed = SpikeSmoother(sigma=0.05).fit_transform(S, session=session)
+    out = {"floors": {
+        "ridge: smoothed spikes": {s: _ridge_floor(smoothed[session == s], y[session == s]) for s in dict.fromkeys(session)},
+        "ridge: LFP": {s: _ridge_floor(np.nan_to_num(L[session == s]), y[session == s]) for s in dict.fromkeys(session)},
+        "OLS: smoothed spikes": probe(smoothed, y, session, train, evaluate),
+        "OLS: LFP": probe(np.nan_to_num(L), y, session, train, evaluate),
+    }, "models": {}, "curves": {}}
+    for name, cls, X in (("teacher", MaskedSpikeTransformer, S), ("LFP model", LFPTransformer, L)):
+        for scope in ("multi-session", "single-session"):
+            groups = [list(dict.fromkeys(session))] if scope == "multi-session" else [[s] for s in dict.fromkeys(session)]
+            scores, curves, seconds = {}, [], 0.0
+            for sessions in groups:
+                rows = np.isin(session, sessions)
+                model = cls(**MODEL, max_epochs=epochs, random_state=seed)
+                curve = ProbeCurve(model, X[rows], y[rows], session[rows], train[rows], evaluate[rows], every)
+                model.set_params(callbacks=[curve])
+                start = time.perf_counter()
+                model.fit(X[rows & train], session=session[rows & train])
+                seconds += time.perf_counter() - start
+                Z = model.transform(X[rows], session=session[rows])
+                scores.update(probe(Z, y[rows], session[rows], train[rows], evaluate[rows]))
+                curves.append(curve.points)
+            out["models"][f"{name} ({scope})"] = {"r2": scores, "train_seconds": seconds}
+            out["curves"][f"{name} ({scope})"] = curves
+            print(f"  seed {seed} {name} ({scope}): {np.mean(list(scores.values())):.3f} "
+                  f"in {seconds:.0f} s", flush=True)
+    return out
+
+
+def summarise(per_seed):
+    rows = {}
+    for key in ("floors", "models"):
+        for name in per_seed[0][key]:
+            means = []
+            for res in per_seed:
+                entry = res[key][name]
+                values = entry["r2"] if key == "models" else entry
+                means.append(float(np.mean(list(values.values()))))
+            rows[name] = {"mean": float(np.mean(means)), "sd": float(np.std(means)),
+                          "median": float(np.median(means)), "per_seed": means}
+    return rows
+
+
+def write(report):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "encoder_quality.json").write_text(json.dumps(report, indent=2))
+    s = report["summary"]
+    lines = ["# Encoder quality on the simulator", "",
+             f"Velocity R² (val+test, per-session OLS on frozen embeddings; floors as labelled), "
+             f"{len(report['seeds'])} seeds x {report['n_sessions']} sessions x {report['duration']:g} s; "
+             f"encoders trained self-supervised on train segments for {report['epochs']} epochs "
+             f"(d_model {MODEL['d_model']}, {MODEL['n_layers']} layers, {MODEL['segment_length']}-bin windows).", "",
+             "| features | mean ± sd over seeds | median |", "|---|---|---|"]
+    for name, r in s.items():
+        lines.append(f"| {name} | {r['mean']:.3f} ± {r['sd']:.3f} | {r['median']:.3f} |")
+    lines += ["", "Probe R² (mean over sessions) during training, seed "
+              f"{report['seeds'][0]}, multi-session models:", "",
+              "| model | epoch | steps | loss | mean readout | concat readout |", "|---|---|---|---|---|---|"]
+    first = report["per_seed"][0]["curves"]
+    for name in ("teacher (multi-session)", "LFP model (multi-session)"):
+        for p in first[name][0]:
+            lines.append(f"| {name} | {p['epoch']} | {p['steps']} | {p['loss']:.4f} | "
+                         f"{np.mean(list(p['mean'].values())):.3f} | {np.mean(list(p['concat'].values())):.3f} |")
+    lines += ["", f"Total {report['seconds']:.0f} s. Reference (real data): teacher 0.69, LFP models 0.24-0.27."]
+    (RESULTS / "encoder_quality.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, color in (("teacher (multi-session)", "C0"), ("LFP model (multi-session)", "C1")):
+            pts = first[name][0]
+            ax.plot([p["steps"] for p in pts], [np.mean(list(p["mean"].values())) for p in pts],
+                    "-o", color=color, label=f"{name}, mean readout")
+            ax.plot([p["steps"] for p in pts], [np.mean(list(p["concat"].values())) for p in pts],
+                    "--o", color=color, label=f"{name}, concat readout")
+        ax.axhline(s["ridge: smoothed spikes"]["mean"], color="C0", lw=0.8, ls=":", label="ridge: smoothed spikes")
+        ax.axhline(s["ridge: LFP"]["mean"], color="C1", lw=0.8, ls=":", label="ridge: LFP")
+        ax.set_xlabel("optimizer steps")
+        ax.set_ylabel("velocity R² (val+test)")
+        ax.legend(fontsize=7, frameon=False)
+        fig.tight_layout()
+        fig.savefig(RESULTS / "encoder_quality.png", dpi=120)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--probe-every", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=150.0)
+    parser.add_argument("--sessions", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.epochs, args.probe_every, args.duration = [0], 4, 2, 60.0
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    per_seed = []
+    for seed in args.seeds:
+        print(f"seed {seed}", flush=True)
+        per_seed.append(run_seed(seed, args.epochs, args.probe_every, args.duration, args.sessions))
+    report = {"seeds": args.seeds, "epochs": args.epochs, "duration": args.duration,
+              "n_sessions": args.sessions, "model": MODEL, "per_seed": per_seed,
+              "summary": summarise(per_seed), "seconds": time.perf_counter() - start}
+    write(report)
+
+
+if __name__ == "__main__":
+    main()

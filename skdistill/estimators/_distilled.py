@@ -1,0 +1,260 @@
+"""Cross-modal distillation: an LFP student aligned with a frozen spike teacher, as an sklearn transformer."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import time
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from skdistill.data import check_paired
+from skdistill.estimators._common import TorchStateMixin, resolve_device, seeded
+from skdistill.estimators._encoders import LFPTransformer, MaskedSpikeTransformer, _store
+from skdistill.estimators._windows import training_windows
+from skdistill.nn._distill import DistillationStudent
+
+__all__ = ["DistilledLFPTransformer"]
+
+_NOT_STUDENT = ("mask_ratio", "decoder_width", "decoder_layers")
+
+
+class DistilledLFPTransformer(LFPTransformer):
+    """LFP transformer distilled from a frozen spike teacher (cross-modal distillation).
+
+    The student reads LFP only. During ``fit`` it minimises a per-bin reconstruction of its LFP
+    input plus ``align_weight`` times the misalignment (cosine by default) between its pooled
+    per-bin latents and the frozen teacher's latents on the row-aligned spike counts
+    ``teacher_X``. The teacher latents are computed once, without masking, and cached as targets.
+    After fitting, :meth:`transform` needs LFP only and returns one embedding per row, to be
+    decoded linearly (``Pipeline([student, LinearRegression()])``).
+
+    Parameters
+    ----------
+    teacher : MaskedSpikeTransformer, FrozenEstimator or None, default=None
+        ``FrozenEstimator(fitted_teacher)`` is used as is (never refitted). An unfitted (or
+        unfrozen) estimator is cloned and fitted on ``teacher_X`` first. ``None`` fits a default
+        :class:`MaskedSpikeTransformer` with this estimator's ``random_state`` and ``device``.
+        The student's session labels must be known to the teacher unless the teacher routes
+        unknown sessions (its ``unknown_session``).
+    segment_length : int, default=50
+        Student window length in bins (windows never cross a session boundary).
+    patch_size, d_model, n_layers, n_heads, mlp_ratio, dropout, causal :
+        Student encoder size, as :class:`LFPTransformer`.
+    value_embedding : {"conv", "mlp"}, default="conv"
+    conv_kernel, conv_dilation : int, default=5, 2
+    align_loss : {"cosine", "mse"}, default="cosine"
+        Alignment term: one minus the mean per-bin cosine similarity, or the mean squared error.
+    align_weight : float, default=5.0
+        Weight of the alignment term (the paper's lambda).
+    recon_weight : float, default=1.0
+        Weight of the per-bin linear reconstruction of the LFP input.
+    target_mode : {"center", "standardize", "raw"}, default="center"
+        Collapse guard. The teacher targets lose their training mean (``"center"``), and also get
+        unit variance per dimension (``"standardize"``), before alignment; ``"raw"`` aligns with
+        the raw latents as in the paper, which lets a student sit near the constant "emit the
+        mean" solution (see ``docs/distillation.md``).
+    variance_weight : float, default=0.0
+        Weight of a VICReg-style hinge keeping the across-bin std of every projected student
+        dimension above 1 (0 turns it off).
+    teacher_layer : int or None, default=None
+        Teacher encoder layer whose pooled output is the target (``None``: the teacher's own
+        ``readout_layer``).
+    align_layer : int, default=-1
+        Student encoder layer that is aligned (-1: the final output).
+    projection : {"auto", "linear"}, default="auto"
+        ``"auto"``: identity when the widths agree, a learned linear map otherwise.
+    readout, readout_layer :
+        What :meth:`transform` returns, as :class:`LFPTransformer`.
+    lr, weight_decay, batch_size, max_epochs, train_stride, unknown_session, device,
+    random_state, verbose, callbacks :
+        As :class:`LFPTransformer`.
+
+    Attributes
+    ----------
+    teacher_ : MaskedSpikeTransformer
+        The fitted teacher (for a ``FrozenEstimator``, the very object it wraps).
+    teacher_dim_ : int
+        Width of the alignment targets.
+    sessions_, net_, history_, embedding_dim_, n_features_in_, fit_time_ :
+        As :class:`LFPTransformer`.
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> teacher = MaskedSpikeTransformer().fit(S, session=s)          # doctest: +SKIP
+    >>> student = DistilledLFPTransformer(teacher=FrozenEstimator(teacher))
+    >>> student.fit(L, teacher_X=S, session=s).transform(L, session=s)  # doctest: +SKIP
+    """
+
+    _saved_attributes = LFPTransformer._saved_attributes + ("teacher_dim_",)
+    _parameter_constraints = {
+        **{k: v for k, v in LFPTransformer._parameter_constraints.items() if k not in _NOT_STUDENT},
+        "teacher": [HasMethods(["fit", "transform"]), None],
+        "align_loss": [StrOptions({"cosine", "mse"})],
+        "align_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "recon_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "target_mode": [StrOptions({"center", "standardize", "raw"})],
+        "variance_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "teacher_layer": [numbers.Integral, None],
+        "align_layer": [numbers.Integral],
+        "projection": [StrOptions({"auto", "linear"})],
+    }
+
+    def __init__(self, teacher=None, *, segment_length=50, patch_size=32, d_model=64, n_layers=4,
+                 n_heads=4, mlp_ratio=4.0, dropout=0.0, causal=False, value_embedding="conv",
+                 conv_kernel=5, conv_dilation=2, align_loss="cosine", align_weight=5.0,
+                 recon_weight=1.0, target_mode="center", variance_weight=0.0, teacher_layer=None,
+                 align_layer=-1, projection="auto", readout="mean", readout_layer=-1, lr=1e-3,
+                 weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
+                 unknown_session="error", device="auto", random_state=None, verbose=0,
+                 callbacks=None):
+        _store(self, locals())
+
+    # -- module -------------------------------------------------------------------------------
+    def _init_offsets(self, module, X, session, session_index):
+        # The student reconstructs the LFP per bin from the pooled latent with a biased linear
+        # head; it has no per-session offsets to initialise.
+        return None
+
+    def _build_module(self):
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} with an even "
+                "head width (rotary positions rotate pairs of dimensions)."
+            )
+        return DistillationStudent(
+            self.n_features_in_,
+            len(self.sessions_),
+            teacher_dim=self.teacher_dim_,
+            patch_size=self.patch_size,
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            mlp_ratio=self.mlp_ratio,
+            dropout=self.dropout,
+            causal=self.causal,
+            projection=self.projection,
+            align_loss=self.align_loss,
+            align_weight=self.align_weight,
+            recon_weight=self.recon_weight,
+            align_layer=self.align_layer,
+            target_mode=self.target_mode,
+            variance_weight=self.variance_weight,
+            **self._module_kwargs(),
+        )
+
+    # -- teacher ------------------------------------------------------------------------------
+    def _fitted_teacher(self, teacher_X, session):
+        teacher = self.teacher
+        if isinstance(teacher, FrozenEstimator):
+            inner = teacher.estimator
+            try:
+                check_is_fitted(inner)
+            except Exception:
+                raise ValueError(
+                    "teacher is a FrozenEstimator around an unfitted estimator; fit the teacher "
+                    "first (FrozenEstimator(MaskedSpikeTransformer().fit(S, session=s))) or pass "
+                    "it unfrozen so that it is fitted on teacher_X."
+                ) from None
+            return inner
+        if teacher is None:
+            teacher = MaskedSpikeTransformer(random_state=self.random_state, device=self.device,
+                                             verbose=self.verbose)
+        return clone(teacher).fit(teacher_X, session=session)
+
+    def _teacher_latents(self, teacher, teacher_X, session):
+        teacher_X, session = teacher._validate(teacher_X, session, reset=False)
+        index = teacher._session_index(session)
+        return teacher._embed(teacher_X, index, session, layer=self.teacher_layer)
+
+    # -- fit ----------------------------------------------------------------------------------
+    def fit(self, X, y=None, *, teacher_X=None, session=None):
+        """Distil the teacher's spike latents into an LFP student.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_channels)
+            Preprocessed LFP at the bin rate; absent channels are all-NaN columns.
+        y : ignored
+        teacher_X : array-like of shape (n_rows, n_units)
+            Spike counts row-aligned with ``X`` (same bins, same order); fit metadata, routed
+            with ``set_fit_request(teacher_X=True)``.
+        session : array-like of shape (n_rows,), optional
+            Session label per row.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        if teacher_X is None:
+            raise ValueError(
+                "DistilledLFPTransformer.fit needs teacher_X, the spike counts row-aligned with X "
+                "(fit(X_lfp, teacher_X=spike_counts, session=session)); in a Pipeline or "
+                "cross_validate, request it with set_fit_request(teacher_X=True) and pass "
+                "params={'teacher_X': spike_counts}."
+            )
+        check_paired(X, teacher_X)
+        X, session = self._validate(X, session, reset=True)
+        self.device_ = resolve_device(self.device)
+        start = time.perf_counter()
+        self.teacher_ = self._fitted_teacher(teacher_X, session)
+        targets = self._teacher_latents(self.teacher_, teacher_X, session)
+        self.teacher_dim_ = targets.shape[1]
+
+        self.sessions_ = np.array(list(dict.fromkeys(session)), dtype=object)
+        session_index = self._session_index(session)
+        # one stacking call keeps the LFP windows and their cached targets aligned by construction
+        joined, owners = training_windows(np.hstack([X, targets]), session_index, session,
+                                          self.segment_length, self.train_stride)
+        windows, window_targets = joined[..., : X.shape[1]], joined[..., X.shape[1]:]
+        self.n_windows_ = len(windows)
+        with seeded(self.random_state):
+            module = self._build_module()
+            module.set_target_statistics(window_targets)
+            self.net_ = self._make_net(module)
+            self.net_.fit({"x": windows, "session_idx": owners, "target": window_targets}, None)
+        self.fit_time_ = time.perf_counter() - start
+        self.history_ = self.net_.history
+        self.embedding_dim_ = self.d_model * (self.module_.tokenizer.n_patches if self.readout == "concat" else 1)
+        return self
+
+    def fit_transform(self, X, y=None, *, teacher_X=None, session=None):
+        """``fit(X, teacher_X=teacher_X, session=session).transform(X, session=session)``."""
+        return self.fit(X, y, teacher_X=teacher_X, session=session).transform(X, session=session)
+
+    def alignment_score(self, X, teacher_X, *, session=None):
+        """Mean per-bin cosine between the projected student latents and the (transformed) targets.
+
+        A diagnostic of how well the student matches its teacher on new data; 1 is perfect,
+        0 is what a constant (collapsed) student scores under ``target_mode="center"``.
+        """
+        check_is_fitted(self)
+        check_paired(X, teacher_X)
+        X, session = self._validate(X, session, reset=False)
+        targets = self._teacher_latents(self.teacher_, teacher_X, session)
+        module = self.module_
+        latents = self._embed(X, self._session_index(session), session, layer=module.align_layer)
+        with torch.no_grad():
+            z = torch.as_tensor(latents, dtype=torch.float32, device=self.device_)
+            t = torch.as_tensor(targets, dtype=torch.float32, device=self.device_)
+            proj = module.projection(z)
+            return float(torch.nn.functional.cosine_similarity(proj, module.normalize_target(t), dim=-1).mean())
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path):
+        """Write the student (parameters, fitted attributes, weights) to ``path``.
+
+        The teacher is not stored (``transform`` needs only LFP); the loaded student has
+        ``teacher=None`` and no ``teacher_``.
+        """
+        plain = copy.copy(self)
+        plain.teacher = None
+        TorchStateMixin.save(plain, path)
+        return self

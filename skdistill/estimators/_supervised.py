@@ -1,0 +1,221 @@
+"""The supervised setting: fine-tune a fitted encoder end to end with a linear head on behaviour."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+from torch.nn import functional as F
+
+from skdistill.estimators._common import LossNet, resolve_device, seeded
+from skdistill.estimators._encoders import LFPTransformer, _store
+from skdistill.estimators._windows import covering_windows, iter_window_batches, training_windows
+
+__all__ = ["SupervisedEncoderRegressor"]
+
+
+class _EncoderWithHead(nn.Module):
+    """A copy of an encoder module plus a linear per-bin head; loss = MSE + w * encoder's own loss."""
+
+    def __init__(self, encoder, n_targets, ssl_weight=1.0, layer=-1, readout="mean"):
+        super().__init__()
+        self.encoder = encoder
+        with torch.no_grad():
+            probe = next(encoder.parameters())
+        width = encoder.d_model * (encoder.tokenizer.n_patches if readout == "concat" else 1)
+        self.head = nn.Linear(width, n_targets).to(probe.device)
+        self.ssl_weight = float(ssl_weight)
+        self.layer = layer
+        self.readout = readout
+
+    def predict(self, x, session_idx):
+        return self.head(self.encoder.encode(x, session_idx, layer=self.layer, readout=self.readout))
+
+    def forward(self, x, session_idx, y):
+        prediction = self.predict(x, session_idx)
+        loss = F.mse_loss(prediction, y)
+        if self.ssl_weight:
+            # the encoder's self-supervised objective (masked reconstruction, or the student's
+            # input reconstruction) regularises the fine-tuning, as in the reference App. A.1
+            loss = loss + self.ssl_weight * self.encoder(x, session_idx)["loss"]
+        return {"loss": loss, "prediction": prediction}
+
+
+class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
+    """Fine-tune a (pre)trained encoder end to end with a linear head on behaviour.
+
+    The encoder's module is copied, a linear head maps its per-bin latent to the (internally
+    z-scored) targets, and both are trained on ``MSE(y, head(z)) + ssl_weight * L_ssl``, where
+    ``L_ssl`` is the encoder's own self-supervised loss (masked reconstruction for
+    :class:`MaskedSpikeTransformer` / :class:`LFPTransformer`, input reconstruction for
+    :class:`DistilledLFPTransformer`). The encoder passed in is never modified.
+
+    For the unsupervised setting (frozen embeddings + linear decoder) use a ``Pipeline`` instead:
+    ``make_pipeline(FrozenEstimator(encoder), LinearRegression())``.
+
+    Parameters
+    ----------
+    encoder : estimator, FrozenEstimator or None, default=None
+        ``FrozenEstimator(fitted_encoder)``: its weights initialise the fine-tuning. An unfrozen
+        encoder is cloned and fitted self-supervised on ``X`` first (a distilled one needs
+        ``teacher_X``). ``None``: a default :class:`LFPTransformer`.
+    ssl_weight : float, default=1.0
+        Weight of the encoder's self-supervised loss (0: behaviour loss only).
+    finetune : {"all", "head"}, default="all"
+        Train every parameter, or only the linear head (a linear probe trained by gradient).
+    lr, weight_decay : float, default=1e-3, 0.01
+        AdamW settings of the fine-tuning.
+    batch_size : int, default=32
+    max_epochs : int, default=10
+    device : str, default="auto"
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+    callbacks : list or None, default=None
+
+    Attributes
+    ----------
+    encoder_ : estimator
+        The fitted encoder whose weights were the starting point (its windows, sessions and
+        validation are reused).
+    net_ : skorch.NeuralNet
+        Engine holding the fine-tuned encoder copy and the head (``net_.module_``).
+    n_features_in_ : int
+    n_targets_ : int
+    fit_time_ : float
+    """
+
+    _parameter_constraints: dict = {
+        "encoder": [HasMethods(["fit", "transform"]), None],
+        "ssl_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "finetune": [StrOptions({"all", "head"})],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "device": [str, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [list, None],
+    }
+
+    def __init__(self, encoder=None, *, ssl_weight=1.0, finetune="all", lr=1e-3, weight_decay=0.01,
+                 batch_size=32, max_epochs=10, device="auto", random_state=None, verbose=0,
+                 callbacks=None):
+        _store(self, locals())
+
+    def _fitted_encoder(self, X, session, teacher_X):
+        encoder = self.encoder
+        if isinstance(encoder, FrozenEstimator):
+            check_is_fitted(encoder.estimator)
+            return encoder.estimator
+        if encoder is None:
+            encoder = LFPTransformer(random_state=self.random_state, device=self.device)
+        encoder = clone(encoder)
+        if teacher_X is not None:
+            return encoder.fit(X, teacher_X=teacher_X, session=session)
+        return encoder.fit(X, session=session)
+
+    def fit(self, X, y, *, session=None, teacher_X=None):
+        """Fine-tune the encoder and the head on behaviour ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_channels)
+        y : array-like of shape (n_rows,) or (n_rows, n_targets)
+            Behaviour per row (e.g. 2-D velocity).
+        session : array-like of shape (n_rows,), optional
+        teacher_X : array-like of shape (n_rows, n_units), optional
+            Only for an unfitted :class:`DistilledLFPTransformer` encoder.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
+                             ensure_all_finite="allow-nan")
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity; behaviour must be finite on every row.")
+        self._y_1d = y.ndim == 1
+        y2 = y.reshape(len(y), -1)
+        self.n_targets_ = y2.shape[1]
+        self.device_ = resolve_device(self.device)
+        start = time.perf_counter()
+        self.encoder_ = self._fitted_encoder(X, session, teacher_X)
+        X, session = self.encoder_._validate(X, session, reset=False)
+        session_index = self.encoder_._session_index(session)
+        self.y_mean_ = y2.mean(0)
+        self.y_scale_ = np.where(y2.std(0) > 0, y2.std(0), 1.0)
+        yz = (y2 - self.y_mean_) / self.y_scale_
+        joined, owners = training_windows(np.hstack([X, yz]), session_index, session,
+                                          self.encoder_.segment_length)
+        windows, targets = joined[..., : X.shape[1]], joined[..., X.shape[1]:]
+        with seeded(self.random_state):
+            module = _EncoderWithHead(copy.deepcopy(self.encoder_.module_), self.n_targets_,
+                                      self.ssl_weight, self.encoder_.readout_layer,
+                                      self.encoder_.readout)
+            if self.finetune == "head":
+                module.encoder.requires_grad_(False)
+            self.net_ = LossNet(
+                module=module.to(self.device_),
+                criterion=torch.nn.MSELoss,  # unused: the module returns its loss
+                optimizer=torch.optim.AdamW,
+                optimizer__weight_decay=self.weight_decay,
+                lr=self.lr,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                iterator_train__shuffle=True,
+                train_split=None,
+                callbacks=self.callbacks,
+                device=self.device_,
+                verbose=self.verbose,
+            )
+            self.net_.fit({"x": windows, "session_idx": owners, "y": targets}, None)
+        self.history_ = self.net_.history
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def predict(self, X, session=None):
+        """Behaviour per row, windows cut inside each session.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_rows,) or (n_rows, n_targets), float64
+        """
+        check_is_fitted(self, "net_")
+        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
+        X, session = self.encoder_._validate(X, session, reset=False)
+        session_index = self.encoder_._session_index(session)
+        module = self.net_.module_
+        module.eval()
+        out = np.empty((len(X), self.n_targets_), dtype=np.float64)
+        plan = covering_windows(session, self.encoder_.segment_length)
+        with torch.no_grad():
+            for windows, owners, entries in iter_window_batches(X, session_index, plan,
+                                                                self.batch_size * 4):
+                pred = module.predict(torch.from_numpy(windows).to(self.device_),
+                                      torch.from_numpy(owners).to(self.device_)).double().cpu().numpy()
+                for (start, length, keep_from), rows in zip(entries, pred):
+                    out[start + keep_from : start + length] = rows[keep_from:]
+        out = out * self.y_scale_ + self.y_mean_
+        return out[:, 0] if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN marks channels absent from a session
+        tags.regressor_tags.poor_score = True  # a few epochs on sklearn's toy data
+        tags.target_tags.multi_output = True
+        encoder = self.encoder.estimator if isinstance(self.encoder, FrozenEstimator) else self.encoder
+        if encoder is not None:
+            inner = encoder.__sklearn_tags__().input_tags
+            tags.input_tags.positive_only = inner.positive_only
+            tags.input_tags.categorical = inner.categorical
+        return tags

@@ -1,0 +1,205 @@
+"""The distilled LFP student: LFP patch tokens -> transformer -> per-bin latents aligned with a teacher.
+
+The student uses the same tokenizer and encoder classes as the LFP masked autoencoders
+(:class:`~skdistill.nn._mae.MaskedAutoencoder`), so its :meth:`DistillationStudent.encode` has the
+same signature and output ``(B, T, d)``. Training minimises (reference Eq. 1)::
+
+    L = recon_weight * mean_t ||x_t - g(z_t)||^2 / N  +  align_weight * A(P(z_t^(l)), target_t)
+
+with ``g`` a linear per-bin head from the final pooled latent to the ``N`` input channels (present
+channels only), ``P`` the projection to the teacher's width (identity when the widths agree), ``l``
+the student layer that is aligned, and ``A`` one minus the mean cosine or the mean squared error.
+
+Collapse guard. About 60 % of the energy of a pooled teacher latent is its global mean, so the raw
+cosine target rewards a student that emits (nearly) the same vector at every bin: it already scores
+a cosine of ~0.8 and has little gradient left to learn the behaviour-related fluctuations. The
+target is therefore transformed before alignment by buffers set from the training targets:
+``target_mode="center"`` removes the teacher's mean (the constant solution then scores 0),
+``"standardize"`` also divides each dimension by its standard deviation, ``"raw"`` is the
+paper's plain form. An optional VICReg-style variance hinge (``variance_weight``) keeps every
+projected dimension's across-bin standard deviation above ``variance_floor``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from skdistill.nn._mae import make_value_embedding
+from skdistill.nn._tokenizers import PatchTokenizer, pool_patches
+from skdistill.nn._transformer import Transformer
+
+__all__ = ["DistillationStudent", "alignment_loss", "variance_hinge"]
+
+TARGET_MODES = ("raw", "center", "standardize")
+
+
+def alignment_loss(prediction, target, kind="cosine"):
+    """``1 - mean cosine`` or mean squared error between ``(..., d)`` tensors."""
+    if kind == "cosine":
+        return 1.0 - F.cosine_similarity(prediction, target, dim=-1, eps=1e-6).mean()
+    if kind == "mse":
+        return F.mse_loss(prediction, target)
+    raise ValueError(f"alignment loss must be 'cosine' or 'mse'; got {kind!r}.")
+
+
+def variance_hinge(latents, floor=1.0):
+    """Mean over dimensions of ``relu(floor - std)``, std taken over every bin of the batch."""
+    flat = latents.reshape(-1, latents.shape[-1])
+    std = torch.sqrt(flat.var(dim=0) + 1e-4)
+    return F.relu(floor - std).mean()
+
+
+class DistillationStudent(nn.Module):
+    """LFP tokenizer + transformer encoder + reconstruction head + projection to the teacher.
+
+    Parameters
+    ----------
+    n_channels : int
+        Input LFP columns (union over sessions).
+    n_sessions : int
+        Session tables to create.
+    teacher_dim : int
+        Width of the teacher latents that are the alignment targets.
+    patch_size, d_model, n_layers, n_heads, mlp_ratio, dropout, causal : encoder size
+        As in :class:`~skdistill.nn._mae.MaskedAutoencoder`.
+    value_embedding : {"conv", "mlp"}
+    embedding_kwargs : dict
+        Passed to :func:`~skdistill.nn._mae.make_value_embedding`.
+    projection : {"auto", "linear"}
+        ``"auto"``: identity when ``teacher_dim == d_model`` (the paper's setting), else linear;
+        ``"linear"``: always a learned affine map.
+    align_loss : {"cosine", "mse"}
+    align_weight : float
+        Weight of the alignment term (the paper's lambda = 5).
+    recon_weight : float
+        Weight of the per-bin reconstruction of the (unmasked) input.
+    align_layer : int
+        Student encoder layer whose pooled output is aligned (-1: the final output).
+    target_mode : {"raw", "center", "standardize"}
+        How the teacher targets are transformed before alignment (see the module docstring).
+    variance_weight, variance_floor : float
+        Weight and floor of the variance hinge on the projected student latents (0: off).
+    """
+
+    def __init__(
+        self,
+        n_channels,
+        n_sessions=1,
+        *,
+        teacher_dim,
+        patch_size=32,
+        d_model=64,
+        n_layers=4,
+        n_heads=4,
+        mlp_ratio=4.0,
+        dropout=0.0,
+        causal=False,
+        value_embedding="conv",
+        embedding_kwargs=None,
+        projection="auto",
+        align_loss="cosine",
+        align_weight=5.0,
+        recon_weight=1.0,
+        align_layer=-1,
+        target_mode="center",
+        variance_weight=0.0,
+        variance_floor=1.0,
+    ):
+        super().__init__()
+        if target_mode not in TARGET_MODES:
+            raise ValueError(f"target_mode must be one of {TARGET_MODES}; got {target_mode!r}.")
+        if projection not in ("auto", "linear"):
+            raise ValueError(f"projection must be 'auto' or 'linear'; got {projection!r}.")
+        if not -n_layers <= align_layer < n_layers:
+            raise ValueError(
+                f"align_layer={align_layer} does not name one of the student's {n_layers} layers; "
+                f"use -1 (the last) up to {n_layers - 1}."
+            )
+        embedder = make_value_embedding(value_embedding, patch_size, d_model, **(embedding_kwargs or {}))
+        self.tokenizer = PatchTokenizer(n_channels, patch_size, d_model, embedder, n_sessions)
+        self.encoder = Transformer(d_model, n_layers, n_heads, mlp_ratio, dropout, causal=causal)
+        self.reconstruction_head = nn.Linear(d_model, n_channels)
+        if projection == "auto" and teacher_dim == d_model:
+            self.projection = nn.Identity()
+        else:
+            self.projection = nn.Linear(d_model, teacher_dim)
+        # set from the training targets by the estimator; stored with the weights
+        self.register_buffer("target_mean", torch.zeros(teacher_dim))
+        self.register_buffer("target_scale", torch.ones(teacher_dim))
+        self.n_channels = n_channels
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.align_loss = align_loss
+        self.align_weight = float(align_weight)
+        self.recon_weight = float(recon_weight)
+        self.align_layer = align_layer
+        self.target_mode = target_mode
+        self.variance_weight = float(variance_weight)
+        self.variance_floor = float(variance_floor)
+
+    @torch.no_grad()
+    def add_sessions(self, n_new, init_from=None):
+        """New session tables (the student has no per-session reconstruction offsets)."""
+        return self.tokenizer.add_sessions(n_new, init_from=init_from)
+
+    def set_target_statistics(self, targets):
+        """Set the target mean and scale from ``(..., teacher_dim)`` teacher latents."""
+        flat = torch.as_tensor(targets, dtype=torch.float32).reshape(-1, self.target_mean.shape[0])
+        if self.target_mode == "raw":
+            self.target_mean.zero_()
+            self.target_scale.fill_(1.0)
+            return
+        self.target_mean.copy_(flat.mean(0))
+        if self.target_mode == "standardize":
+            self.target_scale.copy_(flat.std(0).clamp_min(1e-6))
+        else:
+            self.target_scale.fill_(1.0)
+
+    def normalize_target(self, target):
+        return (target - self.target_mean) / self.target_scale
+
+    # -- encoding -------------------------------------------------------------------------
+    def _pooled_layers(self, x, session_idx, readout="mean"):
+        """One encoder pass: ``(final, [layer_0, ..., layer_{L-1}])``, each pooled per bin."""
+        tokens, _, valid = self.tokenizer(x, session_idx)
+        batch, n_bins, n_patches, width = tokens.shape
+        valid_patch = valid.any(-1)
+        positions = torch.arange(n_bins, device=x.device).repeat_interleave(n_patches).expand(batch, -1)
+        out, layers = self.encoder(
+            tokens.reshape(batch, -1, width), positions, valid_patch.reshape(batch, -1),
+            return_layers=True,
+        )
+
+        def pool(h):
+            return pool_patches(h.reshape(batch, n_bins, n_patches, width), valid_patch, readout)
+
+        return pool(out), [pool(h) for h in layers]
+
+    def encode(self, x, session_idx, layer=-1, readout="mean"):
+        """Per-bin latents ``(B, T, d)`` (``readout="concat"``: ``(B, T, P*d)``)."""
+        final, layers = self._pooled_layers(x, session_idx, readout)
+        return final if layer in (-1, None) else layers[layer]
+
+    def forward(self, x, session_idx, target=None):
+        """Training loss; without ``target`` only the reconstruction term (self-supervised).
+
+        Returns ``{"loss", "reconstruction", "alignment", "latent"}``.
+        """
+        final, layers = self._pooled_layers(x, session_idx)
+        valid = ~torch.isnan(x)
+        recon = self.reconstruction_head(final)
+        err = (recon - torch.nan_to_num(x)) ** 2 * valid
+        recon_loss = err.sum() / valid.sum().clamp_min(1)
+        loss = self.recon_weight * recon_loss
+        align = torch.zeros((), device=x.device)
+        if target is not None:
+            aligned = final if self.align_layer == -1 else layers[self.align_layer]
+            projected = self.projection(aligned)
+            align = alignment_loss(projected, self.normalize_target(target), self.align_loss)
+            loss = loss + self.align_weight * align
+            if self.variance_weight:
+                loss = loss + self.variance_weight * variance_hinge(projected, self.variance_floor)
+        return {"loss": loss, "reconstruction": recon_loss.detach(), "alignment": align.detach(),
+                "latent": final}
