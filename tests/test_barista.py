@@ -61,15 +61,6 @@ def _epochs(n_per_session=20, n_times=128, seed=0):
     return X, y, session, electrodes
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The 2-core test machine is shared: two spinning OpenMP threads run these tiny models up to
-    # 10x slower than one when the cores are oversubscribed.
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
-
 
 @pytest.fixture(scope="module")
 def data():

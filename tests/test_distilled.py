@@ -19,15 +19,6 @@ TINY = dict(segment_length=20, patch_size=4, d_model=16, n_layers=1, n_heads=2, 
             batch_size=16, random_state=0, device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # On the shared 2-core machine, two torch threads spin against other processes and run
-    # these tiny models 20-60x slower than one thread.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _planted(n_rows=600, sessions=("a", "b"), seed=0):
     """A shared 2-D latent drives Poisson spikes (16 units) and a linear LFP (12 channels)."""

@@ -169,3 +169,21 @@ def test_verbose_prints_progress(spikes, capsys):
     MaskedSpikeTransformer(**{**SMALL, "max_epochs": 1, "verbose": 1}).fit(X, session=session)
     out = capsys.readouterr().out
     assert "epoch" in out and "train_loss" in out
+
+
+def test_reconstruction_offsets_start_at_each_sessions_mean_rate(spikes):
+    X, _, session = spikes
+    model = MaskedSpikeTransformer(**{**SMALL, "max_epochs": 0}).fit(X, session=session)
+    offsets = model.module_.offsets["1"].detach().flatten()[:12].numpy()
+    expected = np.log(np.maximum(X[session == "b"][:, :11].mean(axis=0), 1e-3))
+    np.testing.assert_allclose(offsets[:11], expected[:11], rtol=1e-5)
+    assert offsets[11] == 0.0  # channel 11 is absent from session b
+
+
+def test_spike_conv_embedding_and_bin_masking(spikes):
+    X, _, session = spikes
+    model = MaskedSpikeTransformer(**{**SMALL, "value_embedding": "conv", "mask_unit": "bin"})
+    Z = model.fit_transform(X, session=session)
+    assert Z.shape == (len(X), 16) and np.isfinite(Z).all()
+    with pytest.raises(ValueError, match="value_embedding"):
+        MaskedSpikeTransformer(**{**SMALL, "value_embedding": "mlp"}).fit(X, session=session)

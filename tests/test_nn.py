@@ -116,3 +116,25 @@ def test_mae_learns_and_masks_only_valid_entries():
         opt.step()
     assert loss.item() < first - 0.1
     assert model.encode(x, torch.zeros(16, dtype=torch.long)).shape == (16, 20, 16)
+
+
+def test_bin_masking_hides_whole_bins():
+    torch.manual_seed(0)
+    model = MaskedAutoencoder(6, 1, patch_size=2, d_model=8, n_layers=1, n_heads=2,
+                              decoder_width=8, mask_ratio=0.5, mask_unit="bin")
+    out = model(torch.ones(4, 20, 6), torch.zeros(4, dtype=torch.long))
+    per_bin = out["masked"].any(-1).float().mean(-1)  # (B, T): share of a bin's patches masked
+    # every bin is fully masked or fully visible, except at most one boundary bin per sample
+    partial = ((per_bin > 0) & (per_bin < 1)).sum(-1)
+    assert (partial <= 1).all() and 0.4 < per_bin.mean() < 0.6
+    with pytest.raises(ValueError, match="mask_unit"):
+        MaskedAutoencoder(6, mask_unit="channel")
+
+
+def test_offsets_shift_the_reconstruction_per_session():
+    model = MaskedAutoencoder(3, 2, patch_size=2, d_model=8, n_layers=1, n_heads=2, decoder_width=8)
+    model.set_offsets(1, [1.0, float("nan"), 3.0])
+    assert model.offsets["1"].tolist() == [[1.0, 0.0], [3.0, 0.0]]
+    assert model.offsets["0"].abs().sum() == 0
+    assert model.add_sessions(1, init_from=1) == [2]
+    assert torch.equal(model.offsets["2"], model.offsets["1"])

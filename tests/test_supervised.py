@@ -19,14 +19,6 @@ SMALL = dict(segment_length=20, patch_size=4, d_model=16, n_layers=1, n_heads=2,
              batch_size=16, random_state=0, device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # two torch threads spin against the other processes of the shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 _WINDOWED = {
     "check_methods_sample_order_invariance": "rows are time bins; predictions use their window",

@@ -31,6 +31,14 @@ PAPER_PARAMS = {
 }
 
 
+def _column_means(X):
+    """Per-column mean over non-NaN rows; NaN for an all-NaN (absent) column, without warnings."""
+    present = ~np.isnan(X)
+    counts = present.sum(axis=0)
+    sums = np.where(present, X, 0.0).sum(axis=0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
 def _store(estimator, params):
     for name, value in params.items():
         if name not in ("self", "__class__"):
@@ -329,6 +337,12 @@ class MaskedSpikeTransformer(_SessionEncoder):
         Causal attention over time bins.
     max_count : int, default=5
         Counts above are clamped in the embedding (the targets are not clamped).
+    value_embedding : {"count", "conv"}, default="count"
+        ``"count"``: the reference's count table. ``"conv"``: a dilated causal convolution over
+        each patch's recent counts (``conv_kernel``, ``conv_dilation``), which gives every token
+        its channels' recent history (see ``benchmarks/results/encoder_quality.md``).
+    conv_kernel, conv_dilation : int, default=5, 2
+        Of the ``"conv"`` embedding.
     readout : {"mean", "concat"}, default="mean"
         Per-bin readout: mean over patches, or their concatenation.
     readout_layer : int, default=-1
@@ -368,11 +382,15 @@ class MaskedSpikeTransformer(_SessionEncoder):
     _parameter_constraints = {
         **_SessionEncoder._parameter_constraints,
         "max_count": [Interval(numbers.Integral, 1, None, closed="left")],
+        "value_embedding": [StrOptions({"count", "conv"})],
+        "conv_kernel": [Interval(numbers.Integral, 1, None, closed="left")],
+        "conv_dilation": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(self, *, segment_length=50, patch_size=32, d_model=64, n_layers=4, n_heads=4,
                  mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, mask_unit="token", decoder_width=48,
-                 decoder_layers=1, causal=False, max_count=5, readout="mean", readout_layer=-1, lr=1e-3,
+                 decoder_layers=1, causal=False, max_count=5, value_embedding="count",
+                 conv_kernel=5, conv_dilation=2, readout="mean", readout_layer=-1, lr=1e-3,
                  weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
                  unknown_session="error", device="auto", random_state=None, verbose=0,
                  callbacks=None):
@@ -382,11 +400,14 @@ class MaskedSpikeTransformer(_SessionEncoder):
         return check_spike_counts(X, session, name="X (spike counts)")
 
     def _module_kwargs(self):
+        if self.value_embedding == "conv":
+            return {"value_embedding": "conv", "embedding_kwargs": {
+                "conv_kernel": self.conv_kernel, "conv_dilation": self.conv_dilation}}
         return {"value_embedding": "count", "embedding_kwargs": {"max_count": self.max_count}}
 
     def _channel_offsets(self, X):
         # log mean count: the Poisson head then starts at each channel's mean rate
-        return np.log(np.maximum(np.nanmean(X, axis=0), 1e-3))
+        return np.log(np.maximum(_column_means(X), 1e-3))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -434,7 +455,7 @@ class LFPTransformer(_SessionEncoder):
         return check_continuous(X, session, name="X (LFP)")
 
     def _channel_offsets(self, X):
-        return np.nanmean(X, axis=0)
+        return _column_means(X)
 
     def _module_kwargs(self):
         kwargs = {"conv_kernel": self.conv_kernel, "conv_dilation": self.conv_dilation}
