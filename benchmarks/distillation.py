@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -69,8 +70,16 @@ def _cached_teacher(params, epochs, quick):
     from skdistill.estimators import MaskedSpikeTransformer
     from skdistill.model_selection import SegmentSplit
 
+    from skdistill.estimators import _encoders
+    from skdistill.nn import _mae, _tokenizers, _transformer
+
+    # The key covers the model code too: a teacher cached before a change to the model would not
+    # load (or, worse, would load with stale behaviour).
+    code = hashlib.sha1("".join(inspect.getsource(m) for m in (_encoders, _mae, _tokenizers,
+                                                               _transformer)).encode()).hexdigest()[:8]
+
     def fit(seed, S, session):
-        key = hashlib.sha1(np.ascontiguousarray(S).tobytes()).hexdigest()[:12]
+        key = hashlib.sha1(np.ascontiguousarray(S).tobytes()).hexdigest()[:12] + code
         path = os.path.join(CACHE, f"teacher_seed{seed}_{key}_e{epochs}.pt")
         if os.path.exists(path):
             return MaskedSpikeTransformer.load(path)
