@@ -174,7 +174,14 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--regimes", default="linear,nonlinear")
     parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument("--student", default="{}",
+                        help="extra DistilledLFPTransformer parameters, a Python dict literal")
+    parser.add_argument("--tag", default="", help="write distillation_<tag>.* instead")
     args = parser.parse_args(argv)
+    import ast
+
+    student_params = ast.literal_eval(args.student)
+    name = f"distillation_{args.tag}" if args.tag else "distillation"
 
     from skdistill._comparison import DEMO_EPOCHS, DEMO_PARAMS, format_table, plot_comparison, run_comparison
 
@@ -202,9 +209,10 @@ def main(argv=None):
     for regime in regimes:
         print(f"== {regime} LFP regime ==", flush=True)
         data = _cached_data(n_sessions, duration, regime, args.quick)
-        fig = os.path.join(RESULTS, f"distillation_{regime}.png") if not args.quick else None
+        fig = os.path.join(RESULTS, f"{name}_{regime}.png") if not args.quick else None
         res = run_comparison(n_sessions=n_sessions, duration=duration, lfp_regime=regime,
-                             seeds=seeds, epochs=epochs, data=data, teacher=teacher)
+                             seeds=seeds, epochs=epochs, data=data, teacher=teacher,
+                             student_params=student_params)
         gen = res["generalization"]
         gen_table = gen.groupby(["session", "model"])["r2"].agg(["mean", "std"]).unstack("model")
         entry = dict(runs=res["runs"].to_dict("records"), generalization=gen.to_dict("records"),
@@ -234,17 +242,20 @@ def main(argv=None):
         out["regimes"][regime] = entry
         if fig:
             plot_comparison(res, fig, title=f"{regime} LFP: session 0")
-    figs = [os.path.join(RESULTS, f"distillation_{r}.png") for r in regimes]
+    figs = [os.path.join(RESULTS, f"{name}_{r}.png") for r in regimes]
     if not args.quick and all(os.path.exists(f) for f in figs):
-        _stack_figures(figs, os.path.join(RESULTS, "distillation.png"))
+        _stack_figures(figs, os.path.join(RESULTS, f"{name}.png"))
     out["seconds"] = time.perf_counter() - start
     md += ["Reference (real data, section 14 of the reference note): main table (paper-secondhand) "
            "SS-LFP 0.24, MS-LFP 0.27, teacher 0.69, distilled 0.71; generalization MS-LFP 0.34 vs "
            "distilled 0.54-0.59 (27 sessions).", "", f"Total time: {out['seconds'] / 60:.1f} min."]
     suffix = "_quick" if args.quick else ""
-    with open(os.path.join(RESULTS, f"distillation{suffix}.json"), "w") as f:
+    out["student_params"] = student_params
+    if student_params:
+        md.insert(4, f"Student parameters: {student_params}.")
+    with open(os.path.join(RESULTS, f"{name}{suffix}.json"), "w") as f:
         json.dump(out, f, indent=1, default=float)
-    with open(os.path.join(RESULTS, f"distillation{suffix}.md"), "w") as f:
+    with open(os.path.join(RESULTS, f"{name}{suffix}.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))
 
