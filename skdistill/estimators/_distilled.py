@@ -123,22 +123,11 @@ class DistilledLFPTransformer(LFPTransformer):
         return None
 
     def _build_module(self):
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(
-                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} with an even "
-                "head width (rotary positions rotate pairs of dimensions)."
-            )
         return DistillationStudent(
             self.n_features_in_,
             len(self.sessions_),
             teacher_dim=self.teacher_dim_,
-            patch_size=self.patch_size,
-            d_model=self.d_model,
-            n_layers=self.n_layers,
-            n_heads=self.n_heads,
-            mlp_ratio=self.mlp_ratio,
-            dropout=self.dropout,
-            causal=self.causal,
+            **self._backbone_kwargs(),
             projection=self.projection,
             align_loss=self.align_loss,
             align_weight=self.align_weight,

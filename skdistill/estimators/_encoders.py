@@ -96,27 +96,27 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
             module.set_offsets(int(session_index[rows][0]), self._channel_offsets(X[rows]))
 
     # -- building ---------------------------------------------------------------------------
-    def _build_module(self):
+    def _backbone_kwargs(self):
+        """Tokenizer + encoder arguments shared by every patch-token module (checked here)."""
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(
                 f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} with an even "
                 "head width (rotary positions rotate pairs of dimensions)."
             )
+        return dict(patch_size=self.patch_size, d_model=self.d_model, n_layers=self.n_layers,
+                    n_heads=self.n_heads, mlp_ratio=self.mlp_ratio, dropout=self.dropout,
+                    causal=self.causal)
+
+    def _build_module(self):
         return MaskedAutoencoder(
             self.n_features_in_,
             len(self.sessions_),
-            patch_size=self.patch_size,
-            d_model=self.d_model,
-            n_layers=self.n_layers,
-            n_heads=self.n_heads,
-            mlp_ratio=self.mlp_ratio,
-            dropout=self.dropout,
+            **self._backbone_kwargs(),
             reconstruction=self._reconstruction,
             mask_ratio=self.mask_ratio,
             mask_unit=self.mask_unit,
             decoder_width=self.decoder_width,
             decoder_layers=self.decoder_layers,
-            causal=self.causal,
             **self._module_kwargs(),
         )
 
