@@ -18,7 +18,6 @@ from skdistill import MaskedSpikeTransformer
 from skdistill.estimators._windows import covering_windows, iter_window_batches
 from skorch.callbacks import Callback
 
-torch.set_num_threads(1)
 seed = int(sys.argv[1]); cfg = eval(sys.argv[2]); every = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 t0 = time.time()
 recs = make_reaching_sessions(n_sessions=2, duration=150, random_state=seed)
