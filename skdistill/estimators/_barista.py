@@ -27,9 +27,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from skdistill.data import check_epochs, check_session
 from skdistill.estimators._common import (
-    LossNet,
     TorchStateMixin,
+    check_head_width,
     make_dataset,
+    make_loss_net,
     predict_batches,
     resolve_device,
     seeded,
@@ -492,31 +493,14 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
         callbacks = [("ema_target", _EMATarget(self.ema_momentum))]
         if self.grad_clip is not None:
             callbacks.append(("grad_clip", GradientNormClipping(self.grad_clip)))
-        return LossNet(
-            module=module,
-            criterion=torch.nn.MSELoss,  # unused: the module returns its own loss
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            train_split=None,
-            iterator_train__shuffle=True,
-            callbacks=callbacks,
-            device=self.device_,
-            verbose=self.verbose,
-        )
+        return make_loss_net(self, module, callbacks=callbacks)
 
     def _attach_module(self, module):
         self.net_ = self._make_net(module).initialize()
         self.module_ = self.net_.module_
 
     def _prepare(self, X, session, electrodes, fitting):
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(
-                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} with an even "
-                "head width (rotary positions)."
-            )
+        check_head_width(self.d_model, self.n_heads)
         inputs, vocabulary = _prepare(
             X, session, electrodes,
             spatial_encoding=self.spatial_encoding,

@@ -17,6 +17,8 @@ from skorch.dataset import Dataset
 from sklearn.utils import check_random_state
 
 __all__ = [
+    "check_head_width",
+    "make_loss_net",
     "resolve_device",
     "seeded",
     "LossNet",
@@ -72,6 +74,38 @@ class LossNet(NeuralNet):
     def infer(self, x, **fit_params):
         # skorch moves dict inputs to the device key by key; keep that behaviour.
         return super().infer(x, **fit_params)
+
+
+def make_loss_net(estimator, module, *, callbacks=None, max_epochs=None):
+    """The skorch engine of every estimator whose module computes its own loss.
+
+    AdamW, shuffled mini-batches and no internal validation split (splits are the user's CV's
+    job); ``lr``, ``weight_decay``, ``batch_size``, ``max_epochs``, ``device_`` and ``verbose``
+    are read from ``estimator``.
+    """
+    return LossNet(
+        module=module,
+        criterion=torch.nn.MSELoss,  # unused: the module returns its own loss
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=estimator.weight_decay,
+        lr=estimator.lr,
+        max_epochs=estimator.max_epochs if max_epochs is None else max_epochs,
+        batch_size=estimator.batch_size,
+        iterator_train__shuffle=True,
+        train_split=None,
+        callbacks=callbacks,
+        device=estimator.device_,
+        verbose=estimator.verbose,
+    )
+
+
+def check_head_width(d_model, n_heads):
+    """Rotary attention needs ``d_model`` divisible by ``n_heads`` and an even head width."""
+    if d_model % n_heads or (d_model // n_heads) % 2:
+        raise ValueError(
+            f"d_model={d_model} must be divisible by n_heads={n_heads} with an even head width "
+            "(rotary positions rotate pairs of dimensions)."
+        )
 
 
 def make_dataset(inputs: dict, y=None):

@@ -12,7 +12,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skdistill.data import check_continuous, check_spike_counts
-from skdistill.estimators._common import LossNet, TorchStateMixin, resolve_device, seeded
+from skdistill.estimators._common import (
+    TorchStateMixin,
+    check_head_width,
+    make_loss_net,
+    resolve_device,
+    seeded,
+)
 from skdistill.estimators._windows import covering_windows, iter_window_batches, training_windows
 from skdistill.nn._mae import MaskedAutoencoder
 
@@ -98,11 +104,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
     # -- building ---------------------------------------------------------------------------
     def _backbone_kwargs(self):
         """Tokenizer + encoder arguments shared by every patch-token module (checked here)."""
-        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
-            raise ValueError(
-                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads} with an even "
-                "head width (rotary positions rotate pairs of dimensions)."
-            )
+        check_head_width(self.d_model, self.n_heads)
         return dict(patch_size=self.patch_size, d_model=self.d_model, n_layers=self.n_layers,
                     n_heads=self.n_heads, mlp_ratio=self.mlp_ratio, dropout=self.dropout,
                     causal=self.causal)
@@ -121,20 +123,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         )
 
     def _make_net(self, module, max_epochs=None):
-        return LossNet(
-            module=module,
-            criterion=torch.nn.MSELoss,  # unused: the module returns its own loss
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            max_epochs=self.max_epochs if max_epochs is None else max_epochs,
-            batch_size=self.batch_size,
-            iterator_train__shuffle=True,
-            train_split=None,
-            callbacks=self.callbacks,
-            device=self.device_,
-            verbose=self.verbose,
-        )
+        return make_loss_net(self, module, callbacks=self.callbacks, max_epochs=max_epochs)
 
     def _attach_module(self, module):
         self.net_ = self._make_net(module)

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
-from skdistill.estimators._common import LossNet, resolve_device, seeded
+from skdistill.estimators._common import make_loss_net, resolve_device, seeded
 from skdistill.estimators._encoders import LFPTransformer, _store
 from skdistill.estimators._windows import covering_windows, iter_window_batches, training_windows
 
@@ -164,20 +164,7 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
                                       self.encoder_.readout)
             if self.finetune == "head":
                 module.encoder.requires_grad_(False)
-            self.net_ = LossNet(
-                module=module.to(self.device_),
-                criterion=torch.nn.MSELoss,  # unused: the module returns its loss
-                optimizer=torch.optim.AdamW,
-                optimizer__weight_decay=self.weight_decay,
-                lr=self.lr,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                iterator_train__shuffle=True,
-                train_split=None,
-                callbacks=self.callbacks,
-                device=self.device_,
-                verbose=self.verbose,
-            )
+            self.net_ = make_loss_net(self, module.to(self.device_), callbacks=self.callbacks)
             self.net_.fit({"x": windows, "session_idx": owners, "y": targets}, None)
         self.history_ = self.net_.history
         self.fit_time_ = time.perf_counter() - start
