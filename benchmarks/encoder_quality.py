@@ -39,6 +39,8 @@ from skdistill.preprocessing import SpikeSmoother, preprocess_recording
 
 RESULTS = Path(__file__).parent / "results"
 MODEL = dict(segment_length=50, d_model=64, n_layers=4, n_heads=4, batch_size=32)
+#: per-model settings on top of MODEL and the library defaults (overridable from the command line)
+EXTRA = {"teacher": {}, "LFP model": {}}
 
 
 def probe(Z, y, session, train, evaluate):
@@ -76,6 +78,7 @@ class ProbeCurve(Callback):
 
 
 def run_seed(seed, epochs, every, duration, n_sessions):
+    """``epochs``: ``{"teacher": n, "LFP model": n}``."""
     recs = make_reaching_sessions(n_sessions=n_sessions, duration=duration, random_state=seed)
     S, y, session = stack_sessions(recs, "spikes")
     L, _, _ = stack_sessions([preprocess_recording(r) for r in recs], "lfp")
@@ -96,7 +99,7 @@ def run_seed(seed, epochs, every, duration, n_sessions):
             scores, curves, seconds = {}, [], 0.0
             for sessions in groups:
                 rows = np.isin(session, sessions)
-                model = cls(**MODEL, max_epochs=epochs, random_state=seed)
+                model = cls(**{**MODEL, **EXTRA[name]}, max_epochs=epochs[name], random_state=seed)
                 curve = ProbeCurve(model, X[rows], y[rows], session[rows], train[rows], evaluate[rows], every)
                 model.set_params(callbacks=[curve])
                 start = time.perf_counter()
@@ -133,8 +136,9 @@ def write(report):
     lines = ["# Encoder quality on the simulator", "",
              f"Velocity R² (val+test, per-session OLS on frozen embeddings; floors as labelled), "
              f"{len(report['seeds'])} seeds x {report['n_sessions']} sessions x {report['duration']:g} s; "
-             f"encoders trained self-supervised on train segments for {report['epochs']} epochs "
-             f"(d_model {MODEL['d_model']}, {MODEL['n_layers']} layers, {MODEL['segment_length']}-bin windows).", "",
+             f"encoders trained self-supervised on train segments (epochs {report['epochs']}; "
+             f"d_model {MODEL['d_model']}, {MODEL['n_layers']} layers, {MODEL['segment_length']}-bin windows; "
+             f"other settings {report['extra']} over the library defaults).", "",
              "| features | mean ± sd over seeds | median |", "|---|---|---|"]
     for name, r in s.items():
         lines.append(f"| {name} | {r['mean']:.3f} ± {r['sd']:.3f} | {r['median']:.3f} |")
@@ -176,7 +180,10 @@ def write(report):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=30, help="LFP model epochs")
+    parser.add_argument("--teacher-epochs", type=int, default=None, help="default: --epochs")
+    parser.add_argument("--teacher-params", default="{}", help="dict literal over the defaults")
+    parser.add_argument("--lfp-params", default="{}", help="dict literal over the defaults")
     parser.add_argument("--probe-every", type=int, default=10)
     parser.add_argument("--duration", type=float, default=150.0)
     parser.add_argument("--sessions", type=int, default=2)
@@ -186,12 +193,17 @@ def main(argv=None):
     if args.quick:
         args.seeds, args.epochs, args.probe_every, args.duration = [0], 4, 2, 60.0
     torch.set_num_threads(args.threads)
+    import ast
+
+    EXTRA["teacher"] = ast.literal_eval(args.teacher_params)
+    EXTRA["LFP model"] = ast.literal_eval(args.lfp_params)
+    epochs = {"teacher": args.teacher_epochs or args.epochs, "LFP model": args.epochs}
     start = time.perf_counter()
     per_seed = []
     for seed in args.seeds:
         print(f"seed {seed}", flush=True)
-        per_seed.append(run_seed(seed, args.epochs, args.probe_every, args.duration, args.sessions))
-    report = {"seeds": args.seeds, "epochs": args.epochs, "duration": args.duration,
+        per_seed.append(run_seed(seed, epochs, args.probe_every, args.duration, args.sessions))
+    report = {"seeds": args.seeds, "epochs": epochs, "extra": EXTRA, "duration": args.duration,
               "n_sessions": args.sessions, "model": MODEL, "per_seed": per_seed,
               "summary": summarise(per_seed), "seconds": time.perf_counter() - start}
     write(report)

@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted
 from skdistill.data import check_paired
 from skdistill.estimators._common import TorchStateMixin, resolve_device, seeded
 from skdistill.estimators._encoders import LFPTransformer, MaskedSpikeTransformer, _store
-from skdistill.estimators._windows import training_windows
 from skdistill.nn._distill import DistillationStudent
 
 __all__ = ["DistilledLFPTransformer"]
@@ -71,7 +70,7 @@ class DistilledLFPTransformer(LFPTransformer):
         ``"auto"``: identity when the widths agree, a learned linear map otherwise.
     readout, readout_layer :
         What :meth:`transform` returns, as :class:`LFPTransformer`.
-    lr, weight_decay, batch_size, max_epochs, train_stride, unknown_session, device,
+    lr, weight_decay, batch_size, max_epochs, train_stride, window_sampling, unknown_session, device,
     random_state, verbose, callbacks :
         As :class:`LFPTransformer`.
 
@@ -112,8 +111,8 @@ class DistilledLFPTransformer(LFPTransformer):
                  recon_weight=1.0, target_mode="center", variance_weight=0.0, teacher_layer=None,
                  align_layer=-1, projection="auto", readout="mean", readout_layer=-1, lr=1e-3,
                  weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
-                 unknown_session="error", device="auto", random_state=None, verbose=0,
-                 callbacks=None):
+                 window_sampling="random", unknown_session="error", device="auto",
+                 random_state=None, verbose=0, callbacks=None):
         _store(self, locals())
 
     # -- module -------------------------------------------------------------------------------
@@ -199,16 +198,14 @@ class DistilledLFPTransformer(LFPTransformer):
 
         self.sessions_ = np.array(list(dict.fromkeys(session)), dtype=object)
         session_index = self._session_index(session)
-        # one stacking call keeps the LFP windows and their cached targets aligned by construction
-        joined, owners = training_windows(np.hstack([X, targets]), session_index, session,
-                                          self.segment_length, self.train_stride)
-        windows, window_targets = joined[..., : X.shape[1]], joined[..., X.shape[1]:]
-        self.n_windows_ = len(windows)
-        with seeded(self.random_state):
+        with seeded(self.random_state) as seed:
+            # the same starts cut the LFP and its cached targets, so they stay row-aligned
+            windows = self._windows({"x": X, "target": targets}, session_index, session, seed)
+            self.n_windows_ = len(windows)
             module = self._build_module()
-            module.set_target_statistics(window_targets)
+            module.set_target_statistics(targets)
             self.net_ = self._make_net(module)
-            self.net_.fit({"x": windows, "session_idx": owners, "target": window_targets}, None)
+            self.net_.fit(windows, None)
         self.fit_time_ = time.perf_counter() - start
         self.history_ = self.net_.history
         self.embedding_dim_ = self.d_model * (self.module_.tokenizer.n_patches if self.readout == "concat" else 1)

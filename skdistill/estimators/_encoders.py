@@ -19,7 +19,7 @@ from skdistill.estimators._common import (
     resolve_device,
     seeded,
 )
-from skdistill.estimators._windows import covering_windows, iter_window_batches, training_windows
+from skdistill.estimators._windows import WindowDataset, covering_windows, iter_window_batches
 from skdistill.nn._mae import MaskedAutoencoder
 
 __all__ = ["MaskedSpikeTransformer", "LFPTransformer", "PAPER_PARAMS"]
@@ -78,6 +78,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "train_stride": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "window_sampling": [StrOptions({"random", "grid"})],
         "unknown_session": [str],
         "device": [str, None],
         "random_state": ["random_state"],
@@ -121,6 +122,11 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
             decoder_layers=self.decoder_layers,
             **self._module_kwargs(),
         )
+
+    def _windows(self, columns, session_index, session, seed):
+        """The training windows (see :class:`~skdistill.estimators._windows.WindowDataset`)."""
+        return WindowDataset(columns, session_index, session, self.segment_length,
+                             self.train_stride, self.window_sampling, seed)
 
     def _make_net(self, module, max_epochs=None):
         return make_loss_net(self, module, callbacks=self.callbacks, max_epochs=max_epochs)
@@ -183,15 +189,14 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         self.device_ = resolve_device(self.device)
         self.sessions_ = np.array(list(dict.fromkeys(session)), dtype=object)
         session_index = self._session_index(session)
-        windows, owners = training_windows(X, session_index, session, self.segment_length,
-                                           self.train_stride)
-        self.n_windows_ = len(windows)
         start = time.perf_counter()
-        with seeded(self.random_state):
+        with seeded(self.random_state) as seed:
+            windows = self._windows({"x": X}, session_index, session, seed)
+            self.n_windows_ = len(windows)
             module = self._build_module()
             self._init_offsets(module, X, session, session_index)
             self.net_ = self._make_net(module)
-            self.net_.fit({"x": windows, "session_idx": owners}, None)
+            self.net_.fit(windows, None)
         self.fit_time_ = time.perf_counter() - start
         self.history_ = self.net_.history
         self.embedding_dim_ = self.d_model * (self.module_.tokenizer.n_patches if self.readout == "concat" else 1)
@@ -227,8 +232,6 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         new_rows = np.isin(session, new)
         if new_rows.any():
             self._init_offsets(self.module_, X[new_rows], session[new_rows], session_index[new_rows])
-        windows, owners = training_windows(X, session_index, session, self.segment_length,
-                                           self.train_stride)
         trainable = {f"{part}.{k}" for k in new_ids
                      for part in ("tokenizer.session_embeddings", "offsets")}
         if finetune == "session" and not trainable:
@@ -237,9 +240,10 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
             param.requires_grad_(finetune == "all" or name in trainable)
         epochs = self.max_epochs if max_epochs is None else max_epochs
         try:
-            with seeded(self.random_state):
+            with seeded(self.random_state) as seed:
+                windows = self._windows({"x": X}, session_index, session, seed)
                 self.net_.initialize_optimizer()
-                self.net_.partial_fit({"x": windows, "session_idx": owners}, None, epochs=epochs)
+                self.net_.partial_fit(windows, None, epochs=epochs)
         finally:
             for param in self.module_.parameters():
                 param.requires_grad_(True)
@@ -342,7 +346,13 @@ class MaskedSpikeTransformer(_SessionEncoder):
         Windows per batch.
     max_epochs : int, default=20
     train_stride : int or None, default=None
-        Step between training windows (default: ``segment_length``, no overlap).
+        Step between grid training windows (default: ``segment_length``, no overlap); it also sets
+        the number of windows per epoch under random sampling.
+    window_sampling : {"random", "grid"}, default="random"
+        ``"random"``: every epoch crops each training window at a new random offset inside its
+        session (the same number of windows as the grid), so a small data set is not memorised
+        window by window (see ``benchmarks/results/teacher_variants.md``). ``"grid"``: fixed,
+        non-overlapping windows.
     unknown_session : str, default="error"
         ``"error"``, or a trained session label through which unknown sessions are routed.
     device : str, default="auto"
@@ -381,8 +391,8 @@ class MaskedSpikeTransformer(_SessionEncoder):
                  decoder_layers=1, causal=False, max_count=5, value_embedding="count",
                  conv_kernel=5, conv_dilation=2, readout="mean", readout_layer=-1, lr=1e-3,
                  weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
-                 unknown_session="error", device="auto", random_state=None, verbose=0,
-                 callbacks=None):
+                 window_sampling="random", unknown_session="error", device="auto",
+                 random_state=None, verbose=0, callbacks=None):
         _store(self, locals())
 
     def _check_values(self, X, session):
@@ -436,8 +446,9 @@ class LFPTransformer(_SessionEncoder):
                  mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, mask_unit="token", decoder_width=48,
                  decoder_layers=1, causal=False, value_embedding="conv", conv_kernel=5, conv_dilation=2,
                  readout="mean", readout_layer=-1, lr=1e-3, weight_decay=0.01, batch_size=32,
-                 max_epochs=20, train_stride=None, unknown_session="error", device="auto",
-                 random_state=None, verbose=0, callbacks=None):
+                 max_epochs=20, train_stride=None, window_sampling="random",
+                 unknown_session="error", device="auto", random_state=None, verbose=0,
+                 callbacks=None):
         _store(self, locals())
 
     def _check_values(self, X, session):

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from skdistill.estimators._common import make_loss_net, resolve_device, seeded
 from skdistill.estimators._encoders import LFPTransformer, _store
-from skdistill.estimators._windows import covering_windows, iter_window_batches, training_windows
+from skdistill.estimators._windows import covering_windows, iter_window_batches
 
 __all__ = ["SupervisedEncoderRegressor"]
 
@@ -155,17 +155,16 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
         self.y_mean_ = y2.mean(0)
         self.y_scale_ = np.where(y2.std(0) > 0, y2.std(0), 1.0)
         yz = (y2 - self.y_mean_) / self.y_scale_
-        joined, owners = training_windows(np.hstack([X, yz]), session_index, session,
-                                          self.encoder_.segment_length)
-        windows, targets = joined[..., : X.shape[1]], joined[..., X.shape[1]:]
-        with seeded(self.random_state):
+        with seeded(self.random_state) as seed:
+            # the encoder's window length, sampling and stride
+            windows = self.encoder_._windows({"x": X, "y": yz}, session_index, session, seed)
             module = _EncoderWithHead(copy.deepcopy(self.encoder_.module_), self.n_targets_,
                                       self.ssl_weight, self.encoder_.readout_layer,
                                       self.encoder_.readout)
             if self.finetune == "head":
                 module.encoder.requires_grad_(False)
             self.net_ = make_loss_net(self, module.to(self.device_), callbacks=self.callbacks)
-            self.net_.fit({"x": windows, "session_idx": owners, "y": targets}, None)
+            self.net_.fit(windows, None)
         self.history_ = self.net_.history
         self.fit_time_ = time.perf_counter() - start
         return self

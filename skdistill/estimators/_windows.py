@@ -1,7 +1,10 @@
 """Cutting 2-D ``(time bins, channels)`` rows into windows inside each session, and stitching back.
 
-Windows never cross a session boundary (a change of the per-row session label). Training uses
-non-overlapping full windows (the remainder of each run is dropped). Transform covers every row:
+Windows never cross a session boundary (a change of the per-row session label). Training cuts
+full windows, either on a fixed grid (``sampling="grid"``: every ``stride`` rows, by default
+non-overlapping, the remainder of each run dropped) or as random crops (``sampling="random"``: the
+same number of windows per run, each start redrawn uniformly inside its run every time the
+window is read, so every epoch sees the data at new offsets). Transform covers every row:
 full windows from the start of each run, plus one last window aligned to the run's end whose
 already-covered rows are discarded; a run shorter than a window becomes one shorter window.
 """
@@ -9,20 +12,23 @@ already-covered rows are discarded; a run shorter than a window becomes one shor
 from __future__ import annotations
 
 import numpy as np
+import torch
+from sklearn.utils import check_random_state
 
 from skdistill.data import session_runs
 
-__all__ = ["training_windows", "covering_windows", "iter_window_batches"]
+__all__ = ["WindowDataset", "covering_windows", "iter_window_batches"]
 
 
-def training_windows(X, session_index, session, segment_length, stride=None):
-    """Stack full windows: returns ``windows (N, T, C) float32`` and ``window_session (N,)``."""
+def _grid_starts(session, segment_length, stride):
+    """Grid window starts and, per window, the first and last valid start of its run."""
     stride = stride or segment_length
-    starts, owners = [], []
+    starts, lows, highs = [], [], []
     for _, start, stop in session_runs(session):
         for s in range(start, stop - segment_length + 1, stride):
             starts.append(s)
-            owners.append(session_index[s])
+            lows.append(start)
+            highs.append(stop - segment_length)
     if not starts:
         longest = max(stop - start for _, start, stop in session_runs(session))
         raise ValueError(
@@ -30,9 +36,57 @@ def training_windows(X, session_index, session, segment_length, stride=None):
             f"(the longest run has {longest} sample(s)); pass more rows per session or a smaller "
             "segment_length."
         )
-    starts = np.asarray(starts)
-    index = starts[:, None] + np.arange(segment_length)
-    return X[index].astype(np.float32), np.asarray(owners, dtype=np.int64)
+    return np.asarray(starts), np.asarray(lows), np.asarray(highs)
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Training windows cut from row-aligned arrays, for a skorch ``fit``.
+
+    Item ``i`` is ``({name: window of columns[name], ..., "session_idx": int}, 0)``; the dict is
+    passed to the module's ``forward`` as keyword arguments.
+
+    Parameters
+    ----------
+    columns : dict of str -> ndarray of shape (n_rows, ...)
+        Row-aligned arrays to cut (e.g. ``{"x": X}``, ``{"x": X, "target": T}``).
+    session_index : ndarray of shape (n_rows,)
+        Integer session table per row.
+    session : ndarray of shape (n_rows,)
+        Session labels (a change of label ends a run; windows stay inside runs).
+    segment_length : int
+    stride : int or None
+        Grid step (default ``segment_length``); with ``sampling="random"`` it sets how many windows
+        an epoch draws per run (as many as the grid has).
+    sampling : {"grid", "random"}
+    random_state : int, RandomState or None
+        Seeds the random crops (reproducible given the same seed and read order).
+    """
+
+    def __init__(self, columns, session_index, session, segment_length, stride=None,
+                 sampling="grid", random_state=None):
+        if sampling not in ("grid", "random"):
+            raise ValueError(f"window sampling must be 'grid' or 'random'; got {sampling!r}.")
+        self.columns = {name: np.ascontiguousarray(value, dtype=np.float32)
+                        for name, value in columns.items()}
+        self.segment_length = segment_length
+        self.starts, self.lows, self.highs = _grid_starts(session, segment_length, stride)
+        self.owners = np.asarray(session_index[self.starts], dtype=np.int64)
+        self.sampling = sampling
+        self._rng = check_random_state(random_state)
+
+    def __len__(self):
+        return len(self.starts)
+
+    def window_start(self, i):
+        if self.sampling == "grid":
+            return int(self.starts[i])
+        return int(self._rng.randint(self.lows[i], self.highs[i] + 1))
+
+    def __getitem__(self, i):
+        start = self.window_start(i)
+        item = {name: value[start : start + self.segment_length] for name, value in self.columns.items()}
+        item["session_idx"] = self.owners[i]
+        return item, np.float32(0.0)
 
 
 def covering_windows(session, segment_length):
