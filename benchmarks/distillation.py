@@ -79,7 +79,8 @@ def _cached_teacher(params, epochs, quick):
                                                                _transformer)).encode()).hexdigest()[:8]
 
     def fit(seed, S, session):
-        key = hashlib.sha1(np.ascontiguousarray(S).tobytes()).hexdigest()[:12] + code
+        key = (hashlib.sha1(np.ascontiguousarray(S).tobytes()).hexdigest()[:12] + code
+               + hashlib.sha1(repr(sorted(params.items())).encode()).hexdigest()[:6])
         path = os.path.join(CACHE, f"teacher_seed{seed}_{key}_e{epochs}.pt")
         if os.path.exists(path):
             return MaskedSpikeTransformer.load(path)
@@ -176,11 +177,20 @@ def main(argv=None):
     parser.add_argument("--no-ablation", action="store_true")
     parser.add_argument("--student", default="{}",
                         help="extra DistilledLFPTransformer parameters, a Python dict literal")
+    parser.add_argument("--teacher", default="{}",
+                        help="extra MaskedSpikeTransformer parameters, a Python dict literal")
+    parser.add_argument("--teacher-epochs", type=int, default=None,
+                        help="teacher epochs (default: DEMO_EPOCHS['teacher'])")
+    parser.add_argument("--student-epochs", type=int, default=None,
+                        help="student epochs (default: DEMO_EPOCHS['student'])")
+    parser.add_argument("--lfp-epochs", type=int, default=None,
+                        help="SS-/MS-LFP epochs (default: DEMO_EPOCHS['lfp'])")
     parser.add_argument("--tag", default="", help="write distillation_<tag>.* instead")
     args = parser.parse_args(argv)
     import ast
 
     student_params = ast.literal_eval(args.student)
+    teacher_params = ast.literal_eval(args.teacher)
     name = f"distillation_{args.tag}" if args.tag else "distillation"
 
     from skdistill._comparison import DEMO_EPOCHS, DEMO_PARAMS, format_table, plot_comparison, run_comparison
@@ -191,6 +201,12 @@ def main(argv=None):
     else:
         n_sessions, duration, seeds = 3, 90.0, list(range(args.seeds))
         epochs = dict(DEMO_EPOCHS)
+        if args.teacher_epochs:
+            epochs["teacher"] = args.teacher_epochs
+        if args.student_epochs:
+            epochs["student"] = args.student_epochs
+        if args.lfp_epochs:
+            epochs["lfp"] = args.lfp_epochs
     regimes = args.regimes.split(",")
     start = time.perf_counter()
     out = dict(settings=dict(n_sessions=n_sessions, duration_s=duration, seeds=seeds, epochs=epochs,
@@ -205,7 +221,7 @@ def main(argv=None):
           "with a linear head (floors: blocked-CV ridge). R2 on val+test segments, mean ± sd over seeds.",
           ""]
     os.makedirs(RESULTS, exist_ok=True)
-    teacher = _cached_teacher({}, epochs["teacher"], args.quick)
+    teacher = _cached_teacher(teacher_params, epochs["teacher"], args.quick)
     for regime in regimes:
         print(f"== {regime} LFP regime ==", flush=True)
         data = _cached_data(n_sessions, duration, regime, args.quick)
@@ -251,8 +267,11 @@ def main(argv=None):
            "distilled 0.54-0.59 (27 sessions).", "", f"Total time: {out['seconds'] / 60:.1f} min."]
     suffix = "_quick" if args.quick else ""
     out["student_params"] = student_params
+    out["teacher_params"] = teacher_params
     if student_params:
         md.insert(4, f"Student parameters: {student_params}.")
+    if teacher_params:
+        md.insert(4, f"Teacher parameters: {teacher_params}.")
     with open(os.path.join(RESULTS, f"{name}{suffix}.json"), "w") as f:
         json.dump(out, f, indent=1, default=float)
     with open(os.path.join(RESULTS, f"{name}{suffix}.md"), "w") as f:

@@ -28,7 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from skorch.callbacks import Callback
-from sklearn.linear_model import LinearRegression
+from sklearn.base import clone
+from sklearn.linear_model import LinearRegression, RidgeCV
+from sklearn.model_selection import KFold
 
 from skdistill import LFPTransformer, MaskedSpikeTransformer
 from skdistill._demo import _ridge_floor
@@ -43,11 +45,40 @@ MODEL = dict(segment_length=50, d_model=64, n_layers=4, n_heads=4, batch_size=32
 EXTRA = {"teacher": {}, "LFP model": {}}
 
 
-def probe(Z, y, session, train, evaluate):
-    """Per-session OLS fitted on train rows, R² on val+test rows."""
-    return {str(s): float(LinearRegression().fit(Z[(session == s) & train], y[(session == s) & train])
+def probe(Z, y, session, train, evaluate, model=None):
+    """Per-session OLS (or ``model``) fitted on train rows, R² on val+test rows."""
+    model = LinearRegression() if model is None else model
+    return {str(s): float(clone(model).fit(Z[(session == s) & train], y[(session == s) & train])
                           .score(Z[(session == s) & evaluate], y[(session == s) & evaluate]))
             for s in dict.fromkeys(session)}
+
+
+#: decoders applied alike to raw features (spike counts, LFP) and to embeddings: the reference's
+#: per-bin OLS, OLS after the floor's 50 ms Gaussian smoothing, and a Wiener-style OLS on the
+#: smoothed features at lags -100..100 ms (spikes lead velocity by ``spike_lead`` = 100 ms), as
+#: ridge
+LAGS = (-10, -5, 0, 5, 10)
+#: the lagged decoder has 5x the features: ridge, penalty by contiguous (unshuffled) 5-fold CV
+LAGGED = RidgeCV(alphas=np.logspace(-2, 4, 13), cv=KFold(5))
+
+
+def _shifted(Z, session, lag):
+    """Row t gets row t - lag of its own session (edges wrap inside the session)."""
+    out = np.empty_like(Z)
+    for label in dict.fromkeys(session):
+        rows = np.flatnonzero(session == label)
+        out[rows] = np.roll(Z[rows], lag, axis=0)
+    return out
+
+
+def decoders(F, y, session, train, evaluate):
+    """``{decoder: {session: R²}}`` for the three linear decoders on features ``F``."""
+    F = np.nan_to_num(F)
+    smooth = SpikeSmoother(sigma=0.05).fit_transform(F, session=session)
+    lagged = np.hstack([_shifted(smooth, session, lag) for lag in LAGS])
+    return {"per-bin OLS": probe(F, y, session, train, evaluate),
+            "OLS on 50 ms-smoothed": probe(smooth, y, session, train, evaluate),
+            "lagged ridge on 50 ms-smoothed": probe(lagged, y, session, train, evaluate, LAGGED)}
 
 
 class ProbeCurve(Callback):
@@ -92,11 +123,13 @@ def run_seed(seed, epochs, every, duration, n_sessions):
         "ridge: LFP": {s: _ridge_floor(np.nan_to_num(L[session == s]), y[session == s]) for s in dict.fromkeys(session)},
         "OLS: smoothed spikes": probe(smoothed, y, session, train, evaluate),
         "OLS: LFP": probe(np.nan_to_num(L), y, session, train, evaluate),
-    }, "models": {}, "curves": {}}
+    }, "models": {}, "curves": {}, "decoders": {
+        "spike counts": decoders(S, y, session, train, evaluate),
+        "LFP": decoders(L, y, session, train, evaluate)}}
     for name, cls, X in (("teacher", MaskedSpikeTransformer, S), ("LFP model", LFPTransformer, L)):
         for scope in ("multi-session", "single-session"):
             groups = [list(dict.fromkeys(session))] if scope == "multi-session" else [[s] for s in dict.fromkeys(session)]
-            scores, curves, seconds = {}, [], 0.0
+            scores, curves, seconds, Z_all = {}, [], 0.0, None
             for sessions in groups:
                 rows = np.isin(session, sessions)
                 model = cls(**{**MODEL, **EXTRA[name]}, max_epochs=epochs[name], random_state=seed)
@@ -106,10 +139,14 @@ def run_seed(seed, epochs, every, duration, n_sessions):
                 model.fit(X[rows & train], session=session[rows & train])
                 seconds += time.perf_counter() - start
                 Z = model.transform(X[rows], session=session[rows])
+                if Z_all is None:
+                    Z_all = np.zeros((len(X), Z.shape[1]))
+                Z_all[rows] = Z
                 scores.update(probe(Z, y[rows], session[rows], train[rows], evaluate[rows]))
                 curves.append(curve.points)
             out["models"][f"{name} ({scope})"] = {"r2": scores, "train_seconds": seconds}
             out["curves"][f"{name} ({scope})"] = curves
+            out["decoders"][f"{name} ({scope})"] = decoders(Z_all, y, session, train, evaluate)
             print(f"  seed {seed} {name} ({scope}): {np.mean(list(scores.values())):.3f} "
                   f"in {seconds:.0f} s", flush=True)
     return out
@@ -129,6 +166,17 @@ def summarise(per_seed):
     return rows
 
 
+def summarise_decoders(per_seed):
+    out = {}
+    for name, table in per_seed[0]["decoders"].items():
+        out[name] = {}
+        for decoder in table:
+            means = [float(np.mean(list(res["decoders"][name][decoder].values()))) for res in per_seed]
+            out[name][decoder] = {"mean": float(np.mean(means)), "sd": float(np.std(means)),
+                                  "per_seed": means}
+    return out
+
+
 def write(report):
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "encoder_quality.json").write_text(json.dumps(report, indent=2))
@@ -142,6 +190,17 @@ def write(report):
              "| features | mean ± sd over seeds | median |", "|---|---|---|"]
     for name, r in s.items():
         lines.append(f"| {name} | {r['mean']:.3f} ± {r['sd']:.3f} | {r['median']:.3f} |")
+    lines += ["", "The same three linear decoders on raw features and on embeddings (mean ± sd over "
+              "seeds): per-bin OLS (the reference protocol, the rows above), OLS after the floor's "
+              "50 ms Gaussian smoothing (on spike counts this *is* the smoothed-spike floor), and "
+              f"ridge (penalty by contiguous 5-fold CV) on the smoothed features at lags "
+              f"{[10 * k for k in LAGS]} ms:", "",
+              "| features | per-bin OLS | OLS on 50 ms-smoothed | lagged ridge on 50 ms-smoothed |",
+              "|---|---|---|---|"]
+    for name, r in report["decoders"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[d]['mean']:.3f} ± {r[d]['sd']:.3f}" for d in
+                                                 ("per-bin OLS", "OLS on 50 ms-smoothed",
+                                                  "lagged ridge on 50 ms-smoothed")) + " |")
     lines += ["", "Probe R² (mean over sessions) during training, seed "
               f"{report['seeds'][0]}, multi-session models:", "",
               "| model | epoch | steps | loss | mean readout | concat readout |", "|---|---|---|---|---|---|"]
@@ -205,7 +264,8 @@ def main(argv=None):
         per_seed.append(run_seed(seed, epochs, args.probe_every, args.duration, args.sessions))
     report = {"seeds": args.seeds, "epochs": epochs, "extra": EXTRA, "duration": args.duration,
               "n_sessions": args.sessions, "model": MODEL, "per_seed": per_seed,
-              "summary": summarise(per_seed), "seconds": time.perf_counter() - start}
+              "summary": summarise(per_seed), "decoders": summarise_decoders(per_seed),
+              "seconds": time.perf_counter() - start}
     write(report)
 
 

@@ -114,7 +114,7 @@ def _supervised_r2(encoder, X, y, session, roles, label, epochs, random_state, t
     yz = _zscore_per_session(y, session)
     reg = SupervisedEncoderRegressor(FrozenEstimator(encoder), max_epochs=epochs, lr=1e-3,
                                      random_state=random_state, device=encoder.device_)
-    # only whole 500-row train segments: windows never straddle two segments
+    # train segments only; a random-crop window may straddle the junction of two of them
     reg.fit(X[train], yz[train], session=session[train])
     return float(r2_score(yz[test], reg.predict(X[test], session=session[test])))
 
