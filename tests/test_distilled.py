@@ -223,3 +223,23 @@ def test_collapse_guard_keeps_across_time_variance():
         share[mode] = float(((z - z.mean(0)) ** 2).sum(1).mean() / (z**2).sum(1).mean())
     assert share["raw"] < 0.15, share  # collapsed onto the mean direction
     assert share["center"] > 0.5, share
+
+
+def test_target_smoothing_smooths_teacher_latents_within_sessions(data, teacher):
+    from scipy.ndimage import gaussian_filter1d
+
+    S, L, _, s = data
+    raw = DistilledLFPTransformer(teacher=FrozenEstimator(teacher), **TINY)
+    smooth = DistilledLFPTransformer(teacher=FrozenEstimator(teacher), target_smoothing=3.0, **TINY)
+    T = raw._teacher_latents(teacher, S, s)
+    Ts = smooth._teacher_latents(teacher, S, s)
+    for label in ("a", "b"):  # each session on its own: nothing leaks across the boundary
+        rows = s == label
+        expected = gaussian_filter1d(T[rows], 3.0, axis=0, mode="reflect", truncate=4.0)
+        np.testing.assert_allclose(Ts[rows], expected, rtol=1e-10, atol=1e-12)
+    assert np.diff(Ts[s == "a"], axis=0).std() < 0.5 * np.diff(T[s == "a"], axis=0).std()
+    fitted = smooth.fit(L, teacher_X=S, session=s)
+    assert np.isfinite(fitted.transform(L, session=s)).all()
+    with pytest.raises(ValueError, match="target_smoothing"):
+        DistilledLFPTransformer(teacher=FrozenEstimator(teacher), target_smoothing=-1.0,
+                                **TINY).fit(L, teacher_X=S, session=s)

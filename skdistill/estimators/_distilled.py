@@ -17,6 +17,7 @@ from skdistill.data import check_paired
 from skdistill.estimators._common import TorchStateMixin, resolve_device, seeded
 from skdistill.estimators._encoders import LFPTransformer, MaskedSpikeTransformer, _store
 from skdistill.nn._distill import DistillationStudent
+from skdistill.preprocessing import SpikeSmoother
 
 __all__ = ["DistilledLFPTransformer"]
 
@@ -58,6 +59,10 @@ class DistilledLFPTransformer(LFPTransformer):
         unit variance per dimension (``"standardize"``), before alignment; ``"raw"`` aligns with
         the raw latents as in the paper, which lets a student sit near the constant "emit the
         mean" solution (see ``docs/distillation.md``).
+    target_smoothing : float, default=0.0
+        Standard deviation, in bins, of a Gaussian that smooths the teacher targets along time
+        (within each session run) before alignment; 0 aligns with the raw per-bin latents. The
+        teacher's per-bin latents jitter with the spikes' Poisson noise, which no LFP can predict.
     variance_weight : float, default=0.0
         Weight of a VICReg-style hinge keeping the across-bin std of every projected student
         dimension above 1 (0 turns it off).
@@ -100,6 +105,7 @@ class DistilledLFPTransformer(LFPTransformer):
         "recon_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "target_mode": [StrOptions({"center", "standardize", "raw"})],
         "variance_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "target_smoothing": [Interval(numbers.Real, 0, None, closed="left")],
         "teacher_layer": [numbers.Integral, None],
         "align_layer": [numbers.Integral],
         "projection": [StrOptions({"auto", "linear"})],
@@ -108,7 +114,8 @@ class DistilledLFPTransformer(LFPTransformer):
     def __init__(self, teacher=None, *, segment_length=50, patch_size=32, d_model=64, n_layers=4,
                  n_heads=4, mlp_ratio=4.0, dropout=0.0, causal=False, value_embedding="conv",
                  conv_kernel=5, conv_dilation=2, align_loss="cosine", align_weight=5.0,
-                 recon_weight=1.0, target_mode="center", variance_weight=0.0, teacher_layer=None,
+                 recon_weight=1.0, target_mode="center", target_smoothing=0.0,
+                 variance_weight=0.0, teacher_layer=None,
                  align_layer=-1, projection="auto", readout="mean", readout_layer=-1, lr=1e-3,
                  weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
                  window_sampling="random", unknown_session="error", device="auto",
@@ -159,7 +166,11 @@ class DistilledLFPTransformer(LFPTransformer):
     def _teacher_latents(self, teacher, teacher_X, session):
         teacher_X, session = teacher._validate(teacher_X, session, reset=False)
         index = teacher._session_index(session)
-        return teacher._embed(teacher_X, index, session, layer=self.teacher_layer)
+        latents = teacher._embed(teacher_X, index, session, layer=self.teacher_layer)
+        if self.target_smoothing:
+            smoother = SpikeSmoother(sigma=self.target_smoothing, bin_size=1.0)
+            latents = smoother.fit_transform(latents, session=session)
+        return latents
 
     # -- fit ----------------------------------------------------------------------------------
     def fit(self, X, y=None, *, teacher_X=None, session=None):
