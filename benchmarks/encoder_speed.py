@@ -58,7 +58,7 @@ def _mae_step_fn(cfg):
     model = MaskedAutoencoder(N_CHANNELS, 1, patch_size=cfg["patch_size"], d_model=cfg["d_model"],
                               n_layers=cfg["n_layers"], n_heads=cfg["n_heads"],
                               decoder_width=cfg["decoder_width"], decoder_layers=cfg["decoder_layers"],
-                              value_embedding="count", reconstruction="poisson", mask_ratio=0.6)
+                              value_embedding="conv", reconstruction="poisson", mask_ratio=0.6)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     x = torch.poisson(torch.full((cfg["batch_size"], cfg["segment_length"], N_CHANNELS), 0.5))
     session = torch.zeros(cfg["batch_size"], dtype=torch.long)

@@ -39,7 +39,7 @@ MODELS = ("Spike teacher", "SS-LFP", "MS-LFP", "Distilled LFP", "Floor: smoothed
 
 #: CPU-friendly model size of the demo (the paper's size is ``PAPER_PARAMS``, for a GPU).
 DEMO_PARAMS = dict(segment_length=50, d_model=32, n_layers=2, n_heads=4, batch_size=32, lr=2e-3)
-DEMO_EPOCHS = dict(teacher=15, lfp=15, student=20, supervised=8)
+DEMO_EPOCHS = dict(teacher=100, lfp=20, student=20, supervised=8)
 
 
 @contextlib.contextmanager
