@@ -125,6 +125,7 @@ def ablation(data, teacher, regime, seed, epochs, params, verbose=True):
         "targets smoothed (sd 5 bins)": {"target_smoothing": 5.0},
         "targets smoothed (sd 10 bins)": {"target_smoothing": 10.0},
         "2x epochs": {"max_epochs": 2 * epochs},
+        "larger student (d 64, 4 layers)": {"d_model": 64, "n_layers": 4},
     }
     rows = []
     old = torch.get_num_threads()
@@ -136,7 +137,7 @@ def ablation(data, teacher, regime, seed, epochs, params, verbose=True):
             kw = {**p, "max_epochs": epochs, "random_state": seed, **extra}
             st = DistilledLFPTransformer(FrozenEstimator(te), **kw).fit(
                 L[fit_rows], teacher_X=S[fit_rows], session=session[fit_rows])
-            Z = np.zeros((len(L), p["d_model"]))
+            Z = np.zeros((len(L), st.embedding_dim_))
             Z[mine] = st.transform(L[mine], session=session[mine])
             r2 = decode_r2(Z, y, session, roles, [home])[home]
             # generalization: the other sessions through the distilled session's parameters

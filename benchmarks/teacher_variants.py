@@ -60,7 +60,7 @@ def embed(module, est, layer, readout):
         for w, o, entries in iter_window_batches(X, idx, plan, 256):
             e = module.encode(torch.from_numpy(w), torch.from_numpy(o), layer=layer, readout=readout).numpy()
             if outs is None: outs = np.empty((len(X), e.shape[-1]))
-            for (st, ln, kf), rows in zip(entries, e): outs[st + kf: st + ln] = rows[kf:]
+            for (st, _, kf, kt), rows in zip(entries, e): outs[st + kf: st + kt] = rows[kf:kt]
     module.train()
     return outs
 

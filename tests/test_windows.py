@@ -66,12 +66,27 @@ def test_batches_collate_for_skorch():
     assert batch["session_idx"].dtype == torch.int64
 
 
-def test_covering_windows_cover_every_row_once():
-    session = np.array(["a"] * 35 + ["b"] * 7)
+@pytest.mark.parametrize("centred", [True, False])
+@pytest.mark.parametrize("n_a", [10, 11, 23, 35, 40, 41])
+def test_covering_windows_cover_every_row_once(n_a, centred):
+    session = np.array(["a"] * n_a + ["b"] * 7)
     covered = np.zeros(len(session), int)
-    for start, length, keep_from in covering_windows(session, 10):
-        covered[start + keep_from : start + length] += 1
+    for start, length, keep_from, keep_to in covering_windows(session, 10, centred):
+        assert 0 <= keep_from < keep_to <= length
+        assert len(set(session[start : start + length])) == 1  # inside one run
+        covered[start + keep_from : start + keep_to] += 1
     np.testing.assert_array_equal(covered, 1)
+
+
+def test_centred_windows_read_rows_away_from_window_edges():
+    session = np.array(["a"] * 100)
+    position = np.full(100, -1)
+    for start, length, keep_from, keep_to in covering_windows(session, 20):
+        position[start + keep_from : start + keep_to] = np.arange(keep_from, keep_to)
+    inner = position[20:80]  # rows away from the run's ends: from the middle half of a window
+    assert inner.min() >= 5 and inner.max() < 15
+    plain = [entry[2:] for entry in covering_windows(session, 20, centred=False)]
+    assert plain == [(0, 20)] * 5  # consecutive windows, read whole
 
 
 def test_estimators_train_with_either_sampling():

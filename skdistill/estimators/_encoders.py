@@ -283,8 +283,8 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
                     layer=layer,
                     readout=self.readout,
                 ).float().cpu().numpy()
-                for (start, length, keep_from), rows in zip(entries, emb):
-                    out[start + keep_from : start + length] = rows[keep_from:]
+                for (start, _, keep_from, keep_to), rows in zip(entries, emb):
+                    out[start + keep_from : start + keep_to] = rows[keep_from:keep_to]
         return out
 
     def fit_transform(self, X, y=None, *, session=None):

@@ -189,8 +189,8 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
                                                                 self.batch_size * 4):
                 pred = module.predict(torch.from_numpy(windows).to(self.device_),
                                       torch.from_numpy(owners).to(self.device_)).double().cpu().numpy()
-                for (start, length, keep_from), rows in zip(entries, pred):
-                    out[start + keep_from : start + length] = rows[keep_from:]
+                for (start, _, keep_from, keep_to), rows in zip(entries, pred):
+                    out[start + keep_from : start + keep_to] = rows[keep_from:keep_to]
         out = out * self.y_scale_ + self.y_mean_
         return out[:, 0] if self._y_1d else out
 

@@ -4,9 +4,9 @@ Windows never cross a session boundary (a change of the per-row session label). 
 full windows, either on a fixed grid (``sampling="grid"``: every ``stride`` rows, by default
 non-overlapping, the remainder of each run dropped) or as random crops (``sampling="random"``: the
 same number of windows per run, each start redrawn uniformly inside its run every time the
-window is read, so every epoch sees the data at new offsets). Transform covers every row:
-full windows from the start of each run, plus one last window aligned to the run's end whose
-already-covered rows are discarded; a run shorter than a window becomes one shorter window.
+window is read, so every epoch sees the data at new offsets). Transform covers every row once,
+from half-overlapping windows, each row read where it sits nearest its window's centre (see
+:func:`covering_windows`); a run shorter than a window becomes one shorter window.
 """
 
 from __future__ import annotations
@@ -89,24 +89,33 @@ class WindowDataset(torch.utils.data.Dataset):
         return item, np.float32(0.0)
 
 
-def covering_windows(session, segment_length):
-    """``[(start, length, keep_from)]``: windows covering every row exactly once when stitched.
+def covering_windows(session, segment_length, centred=True):
+    """``[(start, length, keep_from, keep_to)]``: windows covering every row exactly once.
 
-    ``keep_from`` is the offset inside the window from which its outputs are kept.
+    A window's outputs ``keep_from:keep_to`` (offsets inside it) are kept. With ``centred=True``
+    windows overlap by half and each row is read from the window in which it sits nearest the
+    centre (the middle half of every window, the first and last quarter of a run from its first
+    and last window), so no row is read at a window edge with context on one side only, unless
+    it is at the edge of its run. ``centred=False``: consecutive windows, plus one last window
+    aligned to the run's end whose already-covered rows are discarded (half the compute).
+    A run no longer than ``segment_length`` is one (possibly shorter) window.
     """
+    margin = segment_length // 4 if centred else 0
+    stride = segment_length - 2 * margin
     plan = []
     for _, start, stop in session_runs(session):
         n = stop - start
         if n <= segment_length:
-            plan.append((start, n, 0))
+            plan.append((start, n, 0, n))
             continue
-        s = start
-        while s + segment_length <= stop:
-            plan.append((s, segment_length, 0))
-            s += segment_length
-        if s < stop:
-            last = stop - segment_length
-            plan.append((last, segment_length, s - last))
+        s, kept_until = start, start
+        while s + segment_length < stop:
+            keep_to = s + segment_length - margin
+            plan.append((s, segment_length, kept_until - s, keep_to - s))
+            kept_until = keep_to
+            s += stride
+        last = stop - segment_length
+        plan.append((last, segment_length, kept_until - last, segment_length))
     return plan
 
 
