@@ -19,7 +19,6 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from scipy.ndimage import gaussian_filter1d
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.metrics import r2_score
@@ -31,7 +30,7 @@ from skdistill.estimators._distilled import DistilledLFPTransformer
 from skdistill.estimators._encoders import LFPTransformer, MaskedSpikeTransformer
 from skdistill.estimators._supervised import SupervisedEncoderRegressor
 from skdistill.model_selection import SegmentSplit
-from skdistill.preprocessing import preprocess_recording
+from skdistill.preprocessing import SpikeSmoother, preprocess_recording
 
 __all__ = ["run_comparison", "simulate_paired", "decode_r2", "DEMO_PARAMS", "MODELS"]
 
@@ -97,14 +96,6 @@ def _blocked_ridge():
     # contiguous folds: neighbouring bins are correlated, so shuffled folds would pick too small
     # a penalty
     return RidgeCV(alphas=np.logspace(-2, 5, 15), cv=KFold(5, shuffle=False))
-
-
-def _smoothed_spikes(S, session, sigma_bins):
-    out = np.empty_like(S)
-    for label in pd.unique(session):
-        rows = session == label
-        out[rows] = gaussian_filter1d(S[rows], sigma_bins, axis=0)
-    return out
 
 
 def _supervised_r2(encoder, X, y, session, roles, label, epochs, random_state, teacher_X=None):
@@ -206,7 +197,7 @@ def run_comparison(*, n_sessions=3, duration=90.0, lfp_regime="linear", seeds=(0
                 "MS-LFP": ms.transform(L, session=session),
                 "SS-LFP": None,
                 "Distilled LFP": None,
-                "Floor: smoothed spikes": _smoothed_spikes(S, session, 5.0),
+                "Floor: smoothed spikes": SpikeSmoother(sigma=0.05).fit_transform(S, session=session),
                 "Floor: LFP": L,
             }
             mine_rows = np.flatnonzero(mine)

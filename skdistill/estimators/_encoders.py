@@ -19,7 +19,7 @@ from skdistill.estimators._common import (
     resolve_device,
     seeded,
 )
-from skdistill.estimators._windows import WindowDataset, covering_windows, iter_window_batches
+from skdistill.estimators._windows import WindowDataset, map_windows
 from skdistill.nn._mae import MaskedAutoencoder
 
 __all__ = ["MaskedSpikeTransformer", "LFPTransformer", "PAPER_PARAMS"]
@@ -271,21 +271,17 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
     def _embed(self, X, session_index, session, layer=None):
         # ``layer`` overrides ``readout_layer`` (the distilled student reads other teacher layers)
         layer = self.readout_layer if layer is None else layer
-        plan = covering_windows(session, self.segment_length)
-        out = np.empty((len(X), self.embedding_dim_), dtype=np.float64)
         module = self.module_
         module.eval()
+
+        def encode(windows, owners):
+            return module.encode(torch.from_numpy(windows).to(self.device_),
+                                 torch.from_numpy(owners).to(self.device_),
+                                 layer=layer, readout=self.readout).float().cpu().numpy()
+
         with torch.no_grad():
-            for windows, owners, entries in iter_window_batches(X, session_index, plan, self.batch_size * 4):
-                emb = module.encode(
-                    torch.from_numpy(windows).to(self.device_),
-                    torch.from_numpy(owners).to(self.device_),
-                    layer=layer,
-                    readout=self.readout,
-                ).float().cpu().numpy()
-                for (start, _, keep_from, keep_to), rows in zip(entries, emb):
-                    out[start + keep_from : start + keep_to] = rows[keep_from:keep_to]
-        return out
+            return map_windows(encode, X, session_index, session, self.segment_length,
+                               self.batch_size * 4, self.embedding_dim_)
 
     def fit_transform(self, X, y=None, *, session=None):
         """``fit(X, session=session).transform(X, session=session)``."""

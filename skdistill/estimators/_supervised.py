@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from skdistill.estimators._common import make_loss_net, resolve_device, seeded
 from skdistill.estimators._encoders import LFPTransformer, _store
-from skdistill.estimators._windows import covering_windows, iter_window_batches
+from skdistill.estimators._windows import map_windows
 
 __all__ = ["SupervisedEncoderRegressor"]
 
@@ -182,15 +182,14 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
         session_index = self.encoder_._session_index(session)
         module = self.net_.module_
         module.eval()
-        out = np.empty((len(X), self.n_targets_), dtype=np.float64)
-        plan = covering_windows(session, self.encoder_.segment_length)
+
+        def predict(windows, owners):
+            return module.predict(torch.from_numpy(windows).to(self.device_),
+                                  torch.from_numpy(owners).to(self.device_)).double().cpu().numpy()
+
         with torch.no_grad():
-            for windows, owners, entries in iter_window_batches(X, session_index, plan,
-                                                                self.batch_size * 4):
-                pred = module.predict(torch.from_numpy(windows).to(self.device_),
-                                      torch.from_numpy(owners).to(self.device_)).double().cpu().numpy()
-                for (start, _, keep_from, keep_to), rows in zip(entries, pred):
-                    out[start + keep_from : start + keep_to] = rows[keep_from:keep_to]
+            out = map_windows(predict, X, session_index, session, self.encoder_.segment_length,
+                              self.batch_size * 4, self.n_targets_)
         out = out * self.y_scale_ + self.y_mean_
         return out[:, 0] if self._y_1d else out
 

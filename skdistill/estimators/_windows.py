@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 
 from skdistill.data import session_runs
 
-__all__ = ["WindowDataset", "covering_windows", "iter_window_batches"]
+__all__ = ["WindowDataset", "covering_windows", "iter_window_batches", "map_windows"]
 
 
 def _grid_starts(session, segment_length, stride):
@@ -133,3 +133,14 @@ def iter_window_batches(X, session_index, plan, batch_size):
                 session_index[[e[0] for e in chunk]].astype(np.int64),
                 chunk,
             )
+
+
+def map_windows(fn, X, session_index, session, segment_length, batch_size, width):
+    """Run ``fn(windows, window_session) -> (B, T, width)`` over the covering windows of ``X`` and
+    stitch the per-bin outputs back into ``(n_rows, width)`` float64 rows."""
+    out = np.empty((len(X), width), dtype=np.float64)
+    plan = covering_windows(session, segment_length)
+    for windows, owners, entries in iter_window_batches(X, session_index, plan, batch_size):
+        for (start, _, keep_from, keep_to), rows in zip(entries, fn(windows, owners)):
+            out[start + keep_from : start + keep_to] = rows[keep_from:keep_to]
+    return out
