@@ -179,7 +179,8 @@ def summarise_decoders(per_seed):
 
 def write(report):
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "encoder_quality.json").write_text(json.dumps(report, indent=2))
+    stem = "encoder_quality_quick" if report.get("quick") else "encoder_quality"  # never overwrite
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
     s = report["summary"]
     lines = ["# Encoder quality on the simulator", "",
              f"Velocity R² (val+test, per-session OLS on frozen embeddings; floors as labelled), "
@@ -210,7 +211,7 @@ def write(report):
             lines.append(f"| {name} | {p['epoch']} | {p['steps']} | {p['loss']:.4f} | "
                          f"{np.mean(list(p['mean'].values())):.3f} | {np.mean(list(p['concat'].values())):.3f} |")
     lines += ["", f"Total {report['seconds']:.0f} s. Reference (real data): teacher 0.69, LFP models 0.24-0.27."]
-    (RESULTS / "encoder_quality.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     try:
         import matplotlib
@@ -231,7 +232,7 @@ def write(report):
         ax.set_ylabel("velocity R² (val+test)")
         ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()
-        fig.savefig(RESULTS / "encoder_quality.png", dpi=120)
+        fig.savefig(RESULTS / f"{stem}.png", dpi=120)
     except ImportError:  # pragma: no cover
         pass
 
@@ -265,7 +266,7 @@ def main(argv=None):
     report = {"seeds": args.seeds, "epochs": epochs, "extra": EXTRA, "duration": args.duration,
               "n_sessions": args.sessions, "model": MODEL, "per_seed": per_seed,
               "summary": summarise(per_seed), "decoders": summarise_decoders(per_seed),
-              "seconds": time.perf_counter() - start}
+              "seconds": time.perf_counter() - start, "quick": args.quick}
     write(report)
 
 
