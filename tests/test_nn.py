@@ -72,6 +72,23 @@ def test_causal_conv_sees_only_the_past():
     assert torch.allclose(out[:, :6], out2[:, :6]) and not torch.allclose(out[:, 6:], out2[:, 6:])
 
 
+@pytest.mark.parametrize("axis", ["time", "tokens"])
+def test_causal_conv_rescales_only_the_history_under_masking(axis):
+    # Masked training zeroes hidden tokens; the visible share of a token's history is scaled by
+    # 1 / visible_fraction so transform (no masking) sees the same expected input.
+    torch.manual_seed(0)
+    conv = CausalConvValueEmbedding(patch_size=3, d_model=4, kernel_size=3, dilation=1, axis=axis)
+    values = torch.zeros(1, 6, 1, 3)
+    values[0, 2, 0] = torch.tensor([1.0, -2.0, 0.5])
+    valid = torch.ones_like(values, dtype=torch.bool)
+    bias = conv.conv.bias
+    plain = conv(values, valid) - bias
+    scaled = conv(values, valid, visible_fraction=0.4) - bias
+    assert torch.allclose(scaled[:, 2], plain[:, 2], atol=1e-6)  # own tap: unscaled
+    assert torch.allclose(scaled[:, 3:5], plain[:, 3:5] / 0.4, atol=1e-6)  # history: x 2.5
+    assert torch.allclose(scaled[:, :2], plain[:, :2]) and not plain[:, 3].abs().sum() == 0
+
+
 def test_tokenizer_patches_nan_channels_and_sessions():
     tok = PatchTokenizer(5, 2, 4, CountEmbedding(2, 4), n_sessions=2)
     assert tok.n_patches == 3

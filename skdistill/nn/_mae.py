@@ -186,8 +186,13 @@ class MaskedAutoencoder(nn.Module):
         keep.scatter_(1, keep_idx, True)
         keep4 = keep.reshape(batch, n_bins, n_patches, 1)
 
-        # Hide masked values from the value embedder too (a causal conv would leak them).
-        tokens = self.tokenizer.value_embedding(values * keep4, valid & keep4)
+        # Hide masked values from the value embedder too (a causal conv would leak them). The
+        # conv then sees only a share of each token's history, and `encode` later sees all of it:
+        # its history taps are rescaled so the two agree in expectation.
+        embedder = self.tokenizer.value_embedding
+        extra = ({"visible_fraction": n_keep / n_tokens}
+                 if isinstance(embedder, CausalConvValueEmbedding) else {})
+        tokens = embedder(values * keep4, valid & keep4, **extra)
         tables = torch.stack(
             [self.tokenizer.session_embeddings[str(int(s))] for s in session_idx.tolist()]
         )

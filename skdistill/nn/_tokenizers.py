@@ -86,14 +86,26 @@ class CausalConvValueEmbedding(nn.Module):
         self.left_pad = (kernel_size - 1) * dilation
         self.conv = nn.Conv1d(patch_size, d_model, kernel_size, dilation=dilation)
 
-    def forward(self, values, valid):
+    def forward(self, values, valid, visible_fraction=1.0):
+        """Embed ``(B, T, P, S)`` values.
+
+        ``visible_fraction`` < 1: the caller has zeroed the masked tokens (masked training) and
+        only this share of the history is visible. The history taps are then scaled by
+        ``1 / visible_fraction`` (as inverted dropout does), so their expected input matches
+        what an unmasked ``transform`` feeds them; the current token's own tap is not scaled.
+        """
         values = values * valid
         batch, n_bins, n_patches, size = values.shape
         if self.axis == "time":
             seq = values.permute(0, 2, 3, 1).reshape(batch * n_patches, size, n_bins)
         else:
             seq = values.reshape(batch, n_bins * n_patches, size).transpose(1, 2)
-        out = self.conv(F.pad(seq, (self.left_pad, 0)))
+        if visible_fraction < 1.0:
+            scale = 1.0 / visible_fraction
+            out = self.conv(F.pad(seq * scale, (self.left_pad, 0)))
+            out = out - (scale - 1.0) * torch.einsum("dc,nct->ndt", self.conv.weight[:, :, -1], seq)
+        else:
+            out = self.conv(F.pad(seq, (self.left_pad, 0)))
         if self.axis == "time":
             return out.reshape(batch, n_patches, -1, n_bins).permute(0, 3, 1, 2)
         return out.transpose(1, 2).reshape(batch, n_bins, n_patches, -1)
