@@ -186,8 +186,8 @@ def write(report):
              f"Velocity R² (val+test, per-session OLS on frozen embeddings; floors as labelled), "
              f"{len(report['seeds'])} seeds x {report['n_sessions']} sessions x {report['duration']:g} s; "
              f"encoders trained self-supervised on train segments (epochs {report['epochs']}; "
-             f"d_model {MODEL['d_model']}, {MODEL['n_layers']} layers, {MODEL['segment_length']}-bin windows; "
-             f"other settings {report['extra']} over the library defaults).", "",
+             f"base settings {report['model']}, with the per-model overrides {report['extra']}, over "
+             f"the library defaults).", "",
              "| features | mean ± sd over seeds | median |", "|---|---|---|"]
     for name, r in s.items():
         lines.append(f"| {name} | {r['mean']:.3f} ± {r['sd']:.3f} | {r['median']:.3f} |")

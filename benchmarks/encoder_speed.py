@@ -3,7 +3,7 @@
 Measures, in one run and interleaved so that machine noise hits both sides alike:
 
 * training throughput (tokens/s) of a full masked-autoencoding step (forward, backward, AdamW) of
-  ``MaskedAutoencoder`` at the default size and at the paper size (10 layers, width 256);
+  ``MaskedAutoencoder`` at the default sizes and at the paper size (10 layers, width 256);
 * the encoder stack alone (forward + backward on the same ``(B, L, d)`` tokens) against
   ``torch.nn.TransformerEncoder`` of the same width, depth, heads and feed-forward width
   (pre-norm, batch-first) -- the ratio is ours / PyTorch's time;
@@ -35,8 +35,11 @@ from skdistill.nn._mae import MaskedAutoencoder
 RESULTS = Path(__file__).parent / "results"
 
 SIZES = {
-    "default": dict(d_model=64, n_layers=4, n_heads=4, decoder_width=48, decoder_layers=1,
-                    patch_size=32, segment_length=50, batch_size=32),
+    # the library defaults: the spike teacher (MaskedSpikeTransformer) and the LFP model
+    "teacher default": dict(d_model=128, n_layers=2, n_heads=4, decoder_width=48, decoder_layers=1,
+                            patch_size=32, segment_length=50, batch_size=32),
+    "LFP default": dict(d_model=64, n_layers=4, n_heads=4, decoder_width=48, decoder_layers=1,
+                        patch_size=32, segment_length=50, batch_size=32),
     "paper": dict(d_model=256, n_layers=10, n_heads=8, decoder_width=192, decoder_layers=4,
                   patch_size=64, segment_length=50, batch_size=32),
 }
@@ -137,7 +140,7 @@ def measure_transform(repeats, n_rows=None):
     rng = np.random.default_rng(0)
     results = {}
     for name, cfg in SIZES.items():
-        rows = n_rows or (20_000 if name == "default" else 5_000)
+        rows = n_rows or (5_000 if name == "paper" else 20_000)
         X = rng.poisson(0.5, (rows, N_CHANNELS)).astype(float)
         params = {k: v for k, v in cfg.items() if k != "batch_size"}
         model = MaskedSpikeTransformer(**params, max_epochs=1, random_state=0).fit(X[:2000])
@@ -201,7 +204,7 @@ def write(report):
                      f"{cmp_['ours_s']:.3f} | {cmp_['torch_s']:.3f} | {cmp_['ratio_median']:.2f} |")
     if "memory_1h" in report:
         m = report["memory_1h"]
-        lines += ["", "Transform of one hour of 96-channel data at 100 Hz (360,000 rows, default size): "
+        lines += ["", "Transform of one hour of 96-channel data at 100 Hz (360,000 rows, `MaskedSpikeTransformer()` defaults): "
                   f"peak RSS {m['peak_rss_mb']:.0f} MB (of which the input/model before transform "
                   f"{m['rss_before_transform_mb']:.0f} MB; increment {m['transform_increment_mb']:.0f} MB, "
                   f"output {m['output_mb']:.0f} MB), {m['seconds']:.1f} s, {m['bins_per_s']:,.0f} bins/s."]
@@ -209,9 +212,11 @@ def write(report):
               "our blocks use a gated-GELU MLP (three d x 4d matrices against torch's two) and rotary "
               "positions, so at d 256, where the MLP dominates, ~1.5x is expected from the extra "
               "FLOPs alone. Ratios are medians of per-repeat ratios, the two models interleaved.",
-              "", "Sizes: default = d 64, 4 layers, 4 heads, predictor 1 x 48; paper = d 256, 10 layers, "
-              "8 heads, predictor 4 x 192. Both with 50-bin windows, 96 channels, batch 32; the paper's "
-              "5 s windows (500 bins) are a GPU setting (`PAPER_PARAMS`)."]
+              "", "Sizes (all with 50-bin windows, 96 channels, batch 32; the paper's 5 s windows "
+              "(500 bins) are a GPU setting, `PAPER_PARAMS`): "
+              + "; ".join(f"{name} = d {c['d_model']}, {c['n_layers']} layers, {c['n_heads']} heads, "
+                          f"predictor {c['decoder_layers']} x {c['decoder_width']}"
+                          for name, c in report["sizes"].items()) + "."]
     (RESULTS / "encoder_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

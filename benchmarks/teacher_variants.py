@@ -6,7 +6,8 @@ on the train segments, and every ARG3 epochs prints the per-session OLS probe RÂ
 the last layer, mean-pooled (``L3m``) and concatenated (``L3c``) readouts, next to the
 smoothed-spike OLS floor.
 
-Run: ``python -m benchmarks.teacher_variants SEED PARAMS EVERY [N_SESSIONS DURATION THREADS]``,
+Run: ``python -m benchmarks.teacher_variants SEED PARAMS EVERY [N_SESSIONS DURATION THREADS SAVE]``
+(PARAMS may hold ``'cosine': True`` for a cosine learning-rate decay; SAVE: where to save the model),
 e.g. ``python -m benchmarks.teacher_variants 0 "{'value_embedding': 'conv'}" 5 2 150 2``
 """
 import sys, time, numpy as np, torch
@@ -17,7 +18,7 @@ from skdistill.model_selection import SegmentSplit
 from skdistill.preprocessing import SpikeSmoother
 from skdistill import MaskedSpikeTransformer
 from skdistill.estimators._windows import covering_windows, iter_window_batches
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 
 seed = int(sys.argv[1]); cfg = eval(sys.argv[2]); every = int(sys.argv[3]) if len(sys.argv) > 3 else 5
 n_sessions = int(sys.argv[4]) if len(sys.argv) > 4 else 2
@@ -78,8 +79,13 @@ class Curve(Callback):
             res["last concat, lags -10..10"] = probe(wiener(Z)).tolist()
             print(f"epoch {ep} loss {net.history[-1]['train_loss']:.4f} {res} t={time.time()-t0:.0f}s", flush=True)
 
+cosine = cfg.pop("cosine", False)  # cosine learning-rate decay to 0 over max_epochs
 est = MaskedSpikeTransformer(**{"max_epochs": 30, "random_state": seed, **cfg})
-est.set_params(callbacks=[Curve(est)])
+callbacks = [Curve(est)]
+if cosine:
+    callbacks.insert(0, LRScheduler(policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+                                    T_max=est.max_epochs))
+est.set_params(callbacks=callbacks)
 est.fit(X[tr], session=s[tr])
 print("done", time.time() - t0, "windows", est.n_windows_)
 if len(sys.argv) > 7:
