@@ -52,8 +52,8 @@ def main(path, seed, threads=1):
     visible = 1.0 - est.mask_ratio
 
     print("standard", probe(est.transform(X, session=s)), flush=True)
-    for q in (visible, 0.25, 0.6):
-        embedder.forward = lambda v, m, q=q: plain(v * m * q, m) + (1 - q) * ((v * m) @ tap.T)
+    for q in (visible, 0.25, 0.6):  # visible_fraction f scales the history by 1 / f
+        embedder.forward = lambda v, m, q=q: plain(v, m, visible_fraction=1.0 / q)
         print(f"history x {q:.2f}", probe(est.transform(X, session=s)), flush=True)
 
     def thinned(v, m):
@@ -65,37 +65,23 @@ def main(path, seed, threads=1):
           flush=True)
     embedder.forward = plain
 
-    def predictor(x, owner, keep_bins, what):
-        values, valid = module.tokenizer.patchify(x)
-        b, T, P, S = values.shape
-        keep4 = keep_bins[None, :, None, None].expand(b, T, P, 1)
-        tokens = embedder(values * keep4, valid & keep4)
-        tables = torch.stack([module.tokenizer.session_embeddings[str(int(k))] for k in owner])
-        tokens = (tokens + tables[:, None]).reshape(b, T * P, -1)
-        pos = module._positions(b, T, P, x.device)
-        vp = valid.any(-1).reshape(b, T * P)
-        idx = torch.nonzero(keep4.reshape(b, T * P)[0]).squeeze(1)
-        full = (module.mask_token + tables[:, None].expand(-1, T, -1, -1).reshape(b, T * P, -1)).clone()
-        full[:, idx] = module.encoder(tokens[:, idx], pos[:, idx], vp[:, idx])
-        hidden = module.decoder(module.decoder_in(full), pos, vp)
-        if what == "rates":
-            offsets = torch.stack([module.offsets[str(int(k))] for k in owner])
-            return (module.head(hidden).reshape(b, T, P, S) + offsets[:, None]).reshape(b, T, P * S)
-        return hidden.reshape(b, T, P, -1).mean(2)
-
-    for what in ("rates", "hidden"):
+    for what in ("prediction", "hidden"):
         def fn(w, owner, what=what):
-            w, out = torch.from_numpy(w), None
+            w, owner, out = torch.from_numpy(w), torch.from_numpy(owner), None
+            n_patches = module.tokenizer.n_patches
             with torch.no_grad():
-                for k in range(2):
+                for k in range(2):  # hide alternate bins, then the others
                     hide = (torch.arange(w.shape[1]) % 2) == k
-                    r = predictor(w, owner, ~hide, what)
+                    noise = hide.repeat_interleave(n_patches).expand(len(w), -1)
+                    r = module(w, owner, mask_ratio=0.5, noise=noise)[what]
+                    r = r.reshape(len(w), w.shape[1], n_patches, -1)
+                    r = r.flatten(2) if what == "prediction" else r.mean(2)
                     out = torch.zeros_like(r) if out is None else out
                     out[:, hide] = r[:, hide]
             return out.numpy()
         width = fn(X[: est.segment_length][None].astype(np.float32), np.zeros(1, int)).shape[-1]
         Z = map_windows(fn, X, est._session_index(s), s, est.segment_length, 64, width)
-        print(f"context {what}", probe(Z), flush=True)
+        print(f"context {'log-rates' if what == 'prediction' else what}", probe(Z), flush=True)
 
 
 if __name__ == "__main__":

@@ -162,8 +162,13 @@ class MaskedAutoencoder(nn.Module):
             out = layers[layer]
         return pool_patches(out.reshape(batch, n_bins, n_patches, width), valid_patch, readout)
 
-    def forward(self, x, session_idx, mask_ratio=None):
-        """Masked-autoencoding loss: returns ``{"loss", "prediction", "masked"}``."""
+    def forward(self, x, session_idx, mask_ratio=None, noise=None):
+        """Masked-autoencoding loss: returns ``{"loss", "prediction", "masked", "hidden"}``.
+
+        ``noise`` ``(B, n_tokens)`` (time-major tokens) fixes the mask instead of a random draw:
+        the ``(1 - mask_ratio)`` share of valid tokens with the lowest noise stays visible.
+        ``hidden`` is the predictor's output before the reconstruction head.
+        """
         ratio = self.mask_ratio if mask_ratio is None else mask_ratio
         values, valid = self.tokenizer.patchify(x)
         batch, n_bins, n_patches, size = values.shape
@@ -174,7 +179,9 @@ class MaskedAutoencoder(nn.Module):
         # Invalid patches sort last, so they are never among the kept (visible) tokens. With
         # mask_unit="bin" all patches of a bin share one draw, so whole bins are hidden and must be
         # inferred from neighbouring bins (temporal interpolation) rather than from other patches.
-        if self.mask_unit == "bin":
+        if noise is not None:
+            noise = noise.to(x.dtype)
+        elif self.mask_unit == "bin":
             noise = torch.rand(batch, n_bins, device=x.device).repeat_interleave(n_patches, dim=1)
             noise = noise + torch.rand(batch, n_tokens, device=x.device) * 1e-4
         else:
@@ -214,4 +221,4 @@ class MaskedAutoencoder(nn.Module):
 
         masked = ~keep4 & valid
         loss = masked_reconstruction_loss(prediction, values, masked, self.reconstruction)
-        return {"loss": loss, "prediction": prediction, "masked": masked}
+        return {"loss": loss, "prediction": prediction, "masked": masked, "hidden": decoded}

@@ -100,7 +100,7 @@ class CausalConvValueEmbedding(nn.Module):
             seq = values.permute(0, 2, 3, 1).reshape(batch * n_patches, size, n_bins)
         else:
             seq = values.reshape(batch, n_bins * n_patches, size).transpose(1, 2)
-        if visible_fraction < 1.0:
+        if visible_fraction != 1.0:
             scale = 1.0 / visible_fraction
             out = self.conv(F.pad(seq * scale, (self.left_pad, 0)))
             out = out - (scale - 1.0) * torch.einsum("dc,nct->ndt", self.conv.weight[:, :, -1], seq)
