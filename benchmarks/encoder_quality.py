@@ -97,13 +97,11 @@ class ProbeCurve(Callback):
         point = {"epoch": epoch, "steps": int(epoch * np.ceil(est.n_windows_ / est.batch_size)),
                  "loss": float(net.history[-1]["train_loss"])}
         index = est._session_index(self.session)
+        saved = est.readout
         for readout in ("mean", "concat"):
-            saved = (est.readout, getattr(est, "embedding_dim_", None))
-            est.readout = readout
-            est.embedding_dim_ = est.d_model * (net.module_.tokenizer.n_patches if readout == "concat" else 1)
-            Z = est._embed(self.X, index, self.session)
-            est.readout, est.embedding_dim_ = saved
+            Z = est.set_params(readout=readout)._embed(self.X, index, self.session)
             point[readout] = probe(Z, self.y, self.session, self.train, self.evaluate)
+        est.set_params(readout=saved)
         net.module_.train()
         self.points.append(point)
 
@@ -129,12 +127,14 @@ def run_seed(seed, epochs, every, duration, n_sessions):
     for name, cls, X in (("teacher", MaskedSpikeTransformer, S), ("LFP model", LFPTransformer, L)):
         for scope in ("multi-session", "single-session"):
             groups = [list(dict.fromkeys(session))] if scope == "multi-session" else [[s] for s in dict.fromkeys(session)]
-            scores, curves, seconds, Z_all = {}, [], 0.0, None
+            scores, concat_scores, curves, seconds, Z_all = {}, {}, [], 0.0, None
             for sessions in groups:
                 rows = np.isin(session, sessions)
                 model = cls(**{**MODEL, **EXTRA[name]}, max_epochs=epochs[name], random_state=seed)
-                curve = ProbeCurve(model, X[rows], y[rows], session[rows], train[rows], evaluate[rows], every)
-                model.set_params(callbacks=[curve])
+                # the curve (multi-session models only): ``every`` epochs, or 5 points by default
+                step = every or max(1, epochs[name] // 5)
+                curve = ProbeCurve(model, X[rows], y[rows], session[rows], train[rows], evaluate[rows], step)
+                model.set_params(callbacks=[curve] if scope == "multi-session" else None)
                 start = time.perf_counter()
                 model.fit(X[rows & train], session=session[rows & train])
                 seconds += time.perf_counter() - start
@@ -143,8 +143,15 @@ def run_seed(seed, epochs, every, duration, n_sessions):
                     Z_all = np.zeros((len(X), Z.shape[1]))
                 Z_all[rows] = Z
                 scores.update(probe(Z, y[rows], session[rows], train[rows], evaluate[rows]))
+                # the other readout of the same fitted model (a transform-time choice)
+                readout = model.readout
+                Zc = model.set_params(readout="concat").transform(X[rows], session=session[rows])
+                model.set_params(readout=readout)
+                concat_scores.update(probe(Zc, y[rows], session[rows], train[rows], evaluate[rows]))
                 curves.append(curve.points)
             out["models"][f"{name} ({scope})"] = {"r2": scores, "train_seconds": seconds}
+            out["models"][f"{name} ({scope}), concat readout"] = {"r2": concat_scores,
+                                                                 "train_seconds": seconds}
             out["curves"][f"{name} ({scope})"] = curves
             out["decoders"][f"{name} ({scope})"] = decoders(Z_all, y, session, train, evaluate)
             print(f"  seed {seed} {name} ({scope}): {np.mean(list(scores.values())):.3f} "
@@ -240,24 +247,27 @@ def write(report):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=30, help="LFP model epochs")
-    parser.add_argument("--teacher-epochs", type=int, default=None, help="default: --epochs")
+    parser.add_argument("--epochs", type=int, default=8, help="LFP model epochs (8 x 60 = 480 steps)")
+    parser.add_argument("--teacher-epochs", type=int, default=45,
+                        help="45 x 60 = 2,700 steps on 2 x 600 s")
     parser.add_argument("--teacher-params", default="{}", help="dict literal over the defaults")
     parser.add_argument("--lfp-params", default="{}", help="dict literal over the defaults")
-    parser.add_argument("--probe-every", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=150.0)
+    parser.add_argument("--probe-every", type=int, default=None,
+                        help="epochs between probe points (default: 5 points per model)")
+    parser.add_argument("--duration", type=float, default=600.0,
+                        help="seconds per session (the reference's sessions: ~5-11 min)")
     parser.add_argument("--sessions", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seeds, args.epochs, args.probe_every, args.duration = [0], 4, 2, 60.0
+        args.seeds, args.epochs, args.teacher_epochs, args.probe_every, args.duration = [0], 4, 4, 2, 60.0
     torch.set_num_threads(args.threads)
     import ast
 
     EXTRA["teacher"] = ast.literal_eval(args.teacher_params)
     EXTRA["LFP model"] = ast.literal_eval(args.lfp_params)
-    epochs = {"teacher": args.teacher_epochs or args.epochs, "LFP model": args.epochs}
+    epochs = {"teacher": args.teacher_epochs, "LFP model": args.epochs}
     start = time.perf_counter()
     per_seed = []
     for seed in args.seeds:

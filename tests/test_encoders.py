@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
+import torch
 from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, cross_validate
@@ -49,6 +50,25 @@ def test_transform_shape_dtype_and_sessions(fitted, spikes):
     Z_part = fitted.transform(X[:23], session=session[:23])
     assert Z_part.shape == (23, 16)
     np.testing.assert_allclose(Z_part[:20], Z[:20], atol=1e-5)
+
+
+def test_readout_is_a_transform_time_choice(fitted, spikes, tmp_path):
+    X, _, session = spikes
+    model = pickle.loads(pickle.dumps(fitted))
+    mean = model.transform(X, session=session)
+    concat = model.set_params(readout="concat").transform(X, session=session)  # no refit
+    assert concat.shape == (len(X), 3 * 16) and model.embedding_dim_ == 48  # 12 channels / 4
+    assert len(model.get_feature_names_out()) == 48
+    # every patch has a valid channel in both sessions, so the mean is the mean of the blocks
+    np.testing.assert_allclose(concat.reshape(len(X), 3, 16).mean(1), mean, atol=1e-5)
+    # files written when embedding_dim_ was a stored attribute still load
+    model.save(tmp_path / "model.pt")
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    payload["attributes"]["embedding_dim_"] = 16
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = MaskedSpikeTransformer.load(tmp_path / "old.pt")
+    assert loaded.embedding_dim_ == 48
+    np.testing.assert_array_equal(loaded.transform(X, session=session), concat)
 
 
 def test_random_state_reproducible_and_seed_matters(spikes):

@@ -222,7 +222,8 @@ class TorchStateMixin:
             )
         estimator = cls(**_from_storable(payload["params"]))
         for name, value in payload["attributes"].items():
-            setattr(estimator, name, _from_storable(value))
+            if name in cls._saved_attributes:  # files of older versions may hold derived ones
+                setattr(estimator, name, _from_storable(value))
         estimator.device_ = resolve_device(device)
         module = estimator._build_module()
         module.load_state_dict(payload["state_dict"])

@@ -219,7 +219,6 @@ class DistilledLFPTransformer(LFPTransformer):
             self.net_.fit(windows, None)
         self.fit_time_ = time.perf_counter() - start
         self.history_ = self.net_.history
-        self.embedding_dim_ = self.d_model * (self.module_.tokenizer.n_patches if self.readout == "concat" else 1)
         return self
 
     def fit_transform(self, X, y=None, *, teacher_X=None, session=None):

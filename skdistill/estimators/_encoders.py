@@ -56,7 +56,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
 
     _modality = None
     _reconstruction = None
-    _saved_attributes = ("n_features_in_", "sessions_", "n_windows_", "embedding_dim_")
+    _saved_attributes = ("n_features_in_", "sessions_", "n_windows_")
 
     _parameter_constraints: dict = {
         "segment_length": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -140,6 +140,11 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         return self.net_.module_
 
     @property
+    def embedding_dim_(self):
+        """Width of ``transform``'s rows under the current ``readout`` (it may change after fit)."""
+        return self.d_model * (self.module_.tokenizer.n_patches if self.readout == "concat" else 1)
+
+    @property
     def _n_features_out(self):
         return self.embedding_dim_
 
@@ -199,7 +204,6 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
             self.net_.fit(windows, None)
         self.fit_time_ = time.perf_counter() - start
         self.history_ = self.net_.history
-        self.embedding_dim_ = self.d_model * (self.module_.tokenizer.n_patches if self.readout == "concat" else 1)
         return self
 
     def adapt(self, X, *, session, finetune="session", max_epochs=None):
@@ -341,7 +345,8 @@ class MaskedSpikeTransformer(_SessionEncoder):
     readout : {"mean", "concat"}, default="mean"
         Per-bin readout: mean over patches, or their concatenation.
     readout_layer : int, default=-1
-        Which encoder layer to read (``-1``: the last).
+        Which encoder layer to read (``-1``: the last). ``readout`` and ``readout_layer`` act at
+        ``transform`` only: ``set_params(readout="concat")`` on a fitted model needs no refit.
     lr, weight_decay : float, default=1e-3, 0.01
         AdamW settings.
     batch_size : int, default=32
@@ -373,6 +378,7 @@ class MaskedSpikeTransformer(_SessionEncoder):
         The training engine; ``module_`` is its torch module.
     history_ : skorch.History
     embedding_dim_ : int
+        Width of the embeddings under the current ``readout``.
     n_features_in_ : int
     fit_time_ : float
         Seconds spent in training.
