@@ -11,10 +11,16 @@ the train segments only, per-session OLS (``LinearRegression``) fitted on train 
 val+test rows, R² averaged over x/y. Floors: ridge (alpha by contiguous 5-fold CV) on smoothed
 spikes (50 ms Gaussian) and on the preprocessed LFP, and OLS on the same features.
 
-The probe is also evaluated during training (every ``--probe-every`` epochs) to give the
-probe-R²-vs-steps curve, for both readouts (mean over patches, concatenated patches).
+Every model is scored with both readouts (mean over patches, the default; concatenated patches),
+which are a transform-time choice of the same fitted model. The probe is also evaluated during
+the training of the multi-session models (5 points, or every ``--probe-every`` epochs) to give the
+probe-R²-vs-steps curve; their ``train_seconds`` include those probe points.
 
-Run: ``python -m benchmarks.encoder_quality [--seeds 0 1 2] [--epochs 30] [--quick]``.
+Sessions are 600 s by default: the reference's sessions hold 65-128 five-second segments
+(5.4-10.7 min), and on 150 s the teacher ran out of data before it ran out of steps
+(``teacher_variants.md``).
+
+Run: ``python -m benchmarks.encoder_quality [--threads 2] [--seeds 0 1 2] [--quick]``.
 Writes ``benchmarks/results/encoder_quality.{json,md,png}``.
 """
 
