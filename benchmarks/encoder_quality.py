@@ -103,11 +103,9 @@ class ProbeCurve(Callback):
         point = {"epoch": epoch, "steps": int(epoch * np.ceil(est.n_windows_ / est.batch_size)),
                  "loss": float(net.history[-1]["train_loss"])}
         index = est._session_index(self.session)
-        saved = est.readout
         for readout in ("mean", "concat"):
-            Z = est.set_params(readout=readout)._embed(self.X, index, self.session)
+            Z = est._embed(self.X, index, self.session, readout=readout)
             point[readout] = probe(Z, self.y, self.session, self.train, self.evaluate)
-        est.set_params(readout=saved)
         net.module_.train()
         self.points.append(point)
 

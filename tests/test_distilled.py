@@ -72,6 +72,19 @@ def test_fit_transform_shapes_and_only_lfp_at_transform(data, student):
     np.testing.assert_allclose(del_teacher.transform(L, session=s), Z, atol=1e-5)
 
 
+def test_alignment_score_reads_the_aligned_latent_whatever_the_readout(data, teacher, student):
+    S, L, _, s = data
+    model = pickle.loads(pickle.dumps(student))
+    score = model.alignment_score(L, S, session=s)
+    assert -1 <= score <= 1
+    model.set_params(readout="concat")
+    assert model.transform(L, session=s).shape[1] == model.embedding_dim_ > 16
+    assert model.alignment_score(L, S, session=s) == pytest.approx(score, abs=1e-6)
+    model.teacher_.set_params(readout="concat")  # its latents no longer match the projection
+    with pytest.raises(ValueError, match="aligned to 16-wide"):
+        model.alignment_score(L, S, session=s)
+
+
 def test_frozen_teacher_is_used_as_is(data, teacher):
     S, L, _, s = data
     before = _weights(teacher.module_)

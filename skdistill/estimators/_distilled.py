@@ -235,8 +235,14 @@ class DistilledLFPTransformer(LFPTransformer):
         check_paired(X, teacher_X)
         X, session = self._validate(X, session, reset=False)
         targets = self._teacher_latents(self.teacher_, teacher_X, session)
+        if targets.shape[1] != self.teacher_dim_:
+            raise ValueError(
+                f"the teacher now gives {targets.shape[1]}-wide latents, but the student was aligned "
+                f"to {self.teacher_dim_}-wide ones; restore the teacher's readout of fit time.")
         module = self.module_
-        latents = self._embed(X, self._session_index(session), session, layer=module.align_layer)
+        # the pooled latent that training aligned, whatever ``readout`` transform now uses
+        latents = self._embed(X, self._session_index(session), session, layer=module.align_layer,
+                              readout="mean")
         with torch.no_grad():
             z = torch.as_tensor(latents, dtype=torch.float32, device=self.device_)
             t = torch.as_tensor(targets, dtype=torch.float32, device=self.device_)

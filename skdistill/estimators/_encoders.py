@@ -272,20 +272,23 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         X, session = self._validate(X, session, reset=False)
         return self._embed(X, self._session_index(session), session)
 
-    def _embed(self, X, session_index, session, layer=None):
-        # ``layer`` overrides ``readout_layer`` (the distilled student reads other teacher layers)
+    def _embed(self, X, session_index, session, layer=None, readout=None):
+        # ``layer`` / ``readout`` override ``readout_layer`` / ``readout`` (the distilled student
+        # reads other teacher layers, and its own pooled latent)
         layer = self.readout_layer if layer is None else layer
+        readout = self.readout if readout is None else readout
+        width = self.d_model * (self.module_.tokenizer.n_patches if readout == "concat" else 1)
         module = self.module_
         module.eval()
 
         def encode(windows, owners):
             return module.encode(torch.from_numpy(windows).to(self.device_),
                                  torch.from_numpy(owners).to(self.device_),
-                                 layer=layer, readout=self.readout).float().cpu().numpy()
+                                 layer=layer, readout=readout).float().cpu().numpy()
 
         with torch.no_grad():
             return map_windows(encode, X, session_index, session, self.segment_length,
-                               self.batch_size * 4, self.embedding_dim_)
+                               self.batch_size * 4, width)
 
     def fit_transform(self, X, y=None, *, session=None):
         """``fit(X, session=session).transform(X, session=session)``."""
