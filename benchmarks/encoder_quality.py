@@ -110,15 +110,21 @@ class ProbeCurve(Callback):
         self.points.append(point)
 
 
-def run_seed(seed, epochs, every, duration, n_sessions):
-    """``epochs``: ``{"teacher": n, "LFP model": n}``."""
+def simulate(seed, duration, n_sessions):
+    """Spikes, preprocessed LFP, per-session z-scored velocity, session labels and the
+    train / val+test row masks of the reference's 80/10/10 split of 5 s segments."""
     recs = make_reaching_sessions(n_sessions=n_sessions, duration=duration, random_state=seed)
     S, y, session = stack_sessions(recs, "spikes")
     L, _, _ = stack_sessions([preprocess_recording(r) for r in recs], "lfp")
     y = np.concatenate([(y[session == s] - y[session == s].mean(0)) / y[session == s].std(0)
                         for s in dict.fromkeys(session)])
     roles = SegmentSplit(500).assign(S, session)
-    train, evaluate = roles == "train", np.isin(roles, ["val", "test"])
+    return S, L, y, session, roles == "train", np.isin(roles, ["val", "test"])
+
+
+def run_seed(seed, epochs, every, duration, n_sessions):
+    """``epochs``: ``{"teacher": n, "LFP model": n}``."""
+    S, L, y, session, train, evaluate = simulate(seed, duration, n_sessions)
     smoothed = SpikeSmoother(sigma=0.05).fit_transform(S, session=session)
     out = {"floors": {
         "ridge: smoothed spikes": {s: _ridge_floor(smoothed[session == s], y[session == s]) for s in dict.fromkeys(session)},

@@ -23,12 +23,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from benchmarks.encoder_quality import MODEL, probe
+from benchmarks.encoder_quality import MODEL, probe, simulate
 from skdistill import LFPTransformer
-from skdistill.data import stack_sessions
-from skdistill.datasets import make_reaching_sessions
-from skdistill.model_selection import SegmentSplit
-from skdistill.preprocessing import preprocess_recording
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -43,13 +39,7 @@ class WithoutRescaling(Callback):
 
 
 def run_seed(seed, epochs, duration):
-    recs = make_reaching_sessions(n_sessions=2, duration=duration, random_state=seed)
-    _, y, session = stack_sessions(recs, "spikes")
-    L, _, _ = stack_sessions([preprocess_recording(r) for r in recs], "lfp")
-    y = np.concatenate([(y[session == s] - y[session == s].mean(0)) / y[session == s].std(0)
-                        for s in dict.fromkeys(session)])
-    roles = SegmentSplit(500).assign(L, session)
-    train, evaluate = roles == "train", np.isin(roles, ["val", "test"])
+    _, L, y, session, train, evaluate = simulate(seed, duration, n_sessions=2)
     out = {}
     for variant, callbacks in (("rescaled (library)", None), ("not rescaled", [WithoutRescaling()])):
         model = LFPTransformer(**MODEL, max_epochs=epochs, random_state=seed, callbacks=callbacks)

@@ -142,7 +142,10 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
     @property
     def embedding_dim_(self):
         """Width of ``transform``'s rows under the current ``readout`` (it may change after fit)."""
-        return self.d_model * (self.module_.tokenizer.n_patches if self.readout == "concat" else 1)
+        return self._readout_width(self.readout)
+
+    def _readout_width(self, readout):
+        return self.d_model * (self.module_.tokenizer.n_patches if readout == "concat" else 1)
 
     @property
     def _n_features_out(self):
@@ -277,7 +280,6 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         # reads other teacher layers, and its own pooled latent)
         layer = self.readout_layer if layer is None else layer
         readout = self.readout if readout is None else readout
-        width = self.d_model * (self.module_.tokenizer.n_patches if readout == "concat" else 1)
         module = self.module_
         module.eval()
 
@@ -288,7 +290,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
 
         with torch.no_grad():
             return map_windows(encode, X, session_index, session, self.segment_length,
-                               self.batch_size * 4, width)
+                               self.batch_size * 4, self._readout_width(readout))
 
     def fit_transform(self, X, y=None, *, session=None):
         """``fit(X, session=session).transform(X, session=session)``."""
