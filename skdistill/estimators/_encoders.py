@@ -258,7 +258,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         return self
 
     # -- transform ----------------------------------------------------------------------------
-    def transform(self, X, session=None):
+    def transform(self, X, session=None, *, layer=None, readout=None):
         """One embedding row per input row, windows cut inside each session.
 
         Parameters
@@ -266,14 +266,21 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         X : array-like of shape (n_rows, n_channels)
         session : array-like of shape (n_rows,), optional
             Must name trained sessions, unless ``unknown_session`` routes unknown ones.
+        layer : int, optional
+            Encoder layer to read for this call (default: ``readout_layer``).
+        readout : {"mean", "concat"}, optional
+            Per-bin pooling for this call (default: ``readout``).
 
         Returns
         -------
-        embeddings : ndarray of shape (n_rows, embedding_dim_), float64
+        embeddings : ndarray of shape (n_rows, width), float64
+            ``width`` is ``embedding_dim_`` under the default readout.
         """
         check_is_fitted(self)
+        if readout is not None and readout not in ("mean", "concat"):
+            raise ValueError(f"readout must be 'mean' or 'concat'; got {readout!r}.")
         X, session = self._validate(X, session, reset=False)
-        return self._embed(X, self._session_index(session), session)
+        return self._embed(X, self._session_index(session), session, layer=layer, readout=readout)
 
     def _embed(self, X, session_index, session, layer=None, readout=None):
         # ``layer`` / ``readout`` override ``readout_layer`` / ``readout`` (the distilled student
