@@ -44,7 +44,8 @@ def test_transform_shape_dtype_and_sessions(fitted, spikes):
     Z = fitted.transform(X, session=session)
     assert Z.shape == (len(X), 16) and Z.dtype == np.float64 and np.isfinite(Z).all()
     assert list(fitted.sessions_) == ["a", "b"]
-    assert fitted.n_windows_ == 80  # 400 rows / 10 per window, per session
+    # 400 rows / 10 per window, per session, less the last 10 % held out for validation
+    assert fitted.n_windows_ == 72
     assert len(fitted.history_) == 2
     # a run that is not a multiple of segment_length is covered exactly once
     Z_part = fitted.transform(X[:23], session=session[:23])

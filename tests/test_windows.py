@@ -97,7 +97,7 @@ def test_estimators_train_with_either_sampling():
     grid = MaskedSpikeTransformer(**small, window_sampling="grid").fit(X)
     rand = MaskedSpikeTransformer(**small, window_sampling="random").fit(X)
     again = MaskedSpikeTransformer(**small, window_sampling="random").fit(X)
-    assert grid.n_windows_ == rand.n_windows_ == 20
+    assert grid.n_windows_ == rand.n_windows_ == 18  # 200 rows less 20 held out
     # random crops change what was trained on; the same seed reproduces it exactly
     assert not np.allclose(grid.transform(X), rand.transform(X))
     np.testing.assert_array_equal(rand.transform(X), again.transform(X))

@@ -171,61 +171,122 @@ def _from_storable(value):
     return value
 
 
-class TorchStateMixin:
-    """``save(path)`` / ``load(path)`` as parameters + fitted attributes + module state dict.
+#: Version of the file format written by ``save``; ``load`` refuses newer ones clearly.
+FORMAT_VERSION = 2
 
-    The file is read back with ``torch.load(weights_only=True)``: only tensors and plain Python
-    values, never pickled code. Estimators list their fitted attributes in ``_saved_attributes``
-    and rebuild their module from them with ``_build_module()``. Pickling (joblib) works as well.
+
+def _payload(estimator):
+    """Parameters, fitted attributes, weights, history and nested estimators of ``estimator``."""
+    params = estimator.get_params(deep=False)
+    not_plain = sorted(k for k, v in params.items() if not _is_plain(v))
+    if not_plain:
+        raise ValueError(
+            f"save() stores plain parameter values only, but {not_plain} hold objects; "
+            "pickle the estimator with joblib.dump instead."
+        )
+    net = getattr(estimator, "net_", None)
+    return {
+        "class": type(estimator).__name__,
+        "params": _to_storable(params),
+        "attributes": {a: _to_storable(getattr(estimator, a)) for a in estimator._saved_attributes
+                       if hasattr(estimator, a)},
+        "state_dict": {k: v.detach().cpu() for k, v in estimator.module_.state_dict().items()},
+        "history": _to_storable(net.history.to_list()) if net is not None else [],
+        "estimators": {name: _payload(getattr(estimator, name))
+                       for name in getattr(estimator, "_saved_estimators", ())},
+    }
+
+
+def _restore(cls, payload, device, path):
+    """Rebuild an estimator of class ``cls`` from :func:`_payload`'s output."""
+    from skorch.history import History
+
+    if payload.get("class") != cls.__name__:
+        raise ValueError(
+            f"{path} holds a {payload.get('class')!r} model, not a {cls.__name__}; load it with "
+            f"skdistill.{payload.get('class')}.load(path)."
+        )
+    try:
+        estimator = cls(**_from_storable(payload["params"]))
+    except TypeError as exc:
+        raise ValueError(f"{path}: the stored parameters do not fit {cls.__name__} ({exc}).") from None
+    for name, value in payload["attributes"].items():
+        if name in cls._saved_attributes:  # files of older versions may hold derived ones
+            setattr(estimator, name, _from_storable(value))
+    estimator.device_ = resolve_device(device)
+    for name, nested in payload.get("estimators", {}).items():
+        import skdistill
+
+        setattr(estimator, name, _restore(getattr(skdistill, nested["class"]), nested, device, path))
+    module = estimator._build_module()
+    try:
+        module.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: the stored weights do not match the model they describe "
+                         f"({str(exc).splitlines()[0]}).") from None
+    estimator._attach_module(module.to(estimator.device_))
+    history = _from_storable(payload.get("history") or [])
+    estimator.net_.history = History(history)
+    return estimator
+
+
+class TorchStateMixin:
+    """``save(path)`` / ``load(path)`` as parameters + fitted attributes + weights + history.
+
+    The file (format :data:`FORMAT_VERSION`) is read back with ``torch.load(weights_only=True)``:
+    only tensors and plain Python values, never pickled code. Estimators list their fitted
+    attributes in ``_saved_attributes`` (and nested fitted estimators in ``_saved_estimators``)
+    and rebuild their module with ``_build_module()``. Pickling (joblib) works as well.
     """
 
     _saved_attributes: tuple = ()
+    _saved_estimators: tuple = ()
 
     def save(self, path):
-        """Write parameters, fitted attributes and weights to ``path`` (a ``.pt`` file)."""
+        """Write parameters, fitted attributes, weights and training history to ``path``."""
         from sklearn.utils.validation import check_is_fitted
 
-        check_is_fitted(self)
-        params = self.get_params(deep=False)
-        not_plain = sorted(k for k, v in params.items() if not _is_plain(v))
-        if not_plain:
-            raise ValueError(
-                f"save() stores plain parameter values only, but {not_plain} hold objects; "
-                "pickle the estimator with joblib.dump instead."
-            )
         import skdistill
         import sklearn
 
-        payload = {
-            "class": type(self).__name__,
-            "params": _to_storable(params),
-            "attributes": {a: _to_storable(getattr(self, a)) for a in self._saved_attributes},
-            "state_dict": {k: v.detach().cpu() for k, v in self.module_.state_dict().items()},
-            "versions": {
-                "skdistill": skdistill.__version__,
-                "torch": str(torch.__version__),
-                "numpy": np.__version__,
-                "sklearn": sklearn.__version__,
-            },
+        check_is_fitted(self)
+        payload = _payload(self)
+        payload["format"] = FORMAT_VERSION
+        payload["versions"] = {
+            "skdistill": skdistill.__version__,
+            "torch": str(torch.__version__),
+            "numpy": np.__version__,
+            "sklearn": sklearn.__version__,
         }
         torch.save(payload, Path(path))
         return self
 
     @classmethod
     def load(cls, path, device="auto"):
-        """Read an estimator written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        payload = torch.load(Path(path), map_location="cpu", weights_only=True)
-        if payload.get("class") != cls.__name__:
+        """Read an estimator written by :meth:`save` (``torch.load(weights_only=True)``).
+
+        Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for one that is not a
+        skdistill model file (corrupt, truncated, foreign, or of a newer format).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no model file at {path}.")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch's message advises weights_only=False: never do that
             raise ValueError(
-                f"{path} holds a {payload.get('class')!r}, not a {cls.__name__}; load it with "
-                f"skdistill.{payload.get('class')}.load."
+                f"{path} is not a readable skdistill model file (corrupt, truncated, or written by "
+                f"another program: {type(exc).__name__}). Save models with est.save(path)."
+            ) from None
+        if not isinstance(payload, dict) or not {"class", "params", "state_dict"} <= set(payload):
+            raise ValueError(
+                f"{path} is a torch file but not a skdistill model (no class, parameters and "
+                "weights in it); save models with est.save(path)."
             )
-        estimator = cls(**_from_storable(payload["params"]))
-        for name, value in payload["attributes"].items():
-            if name in cls._saved_attributes:  # files of older versions may hold derived ones
-                setattr(estimator, name, _from_storable(value))
-        estimator.device_ = resolve_device(device)
-        module = estimator._build_module()
-        module.load_state_dict(payload["state_dict"])
-        estimator._attach_module(module.to(estimator.device_))
-        return estimator
+        version = payload.get("format", 1)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(
+                f"{path} has model file format {version!r}; this skdistill reads formats up to "
+                f"{FORMAT_VERSION}. Upgrade skdistill to load it."
+            )
+        return _restore(cls, payload, device, path)

@@ -8,14 +8,13 @@ import time
 
 import numpy as np
 import torch
-from sklearn.base import clone
-from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdistill.data import check_paired
+from skdistill.estimators._base import resolve_inner
 from skdistill.estimators._common import TorchStateMixin, resolve_device, seeded
-from skdistill.estimators._encoders import LFPTransformer, MaskedSpikeTransformer, _store
+from skdistill.estimators._encoders import LFPTransformer, MaskedSpikeTransformer
 from skdistill.nn._distill import DistillationStudent
 from skdistill.preprocessing import SpikeSmoother
 
@@ -97,6 +96,7 @@ class DistilledLFPTransformer(LFPTransformer):
     """
 
     _saved_attributes = LFPTransformer._saved_attributes + ("teacher_dim_",)
+    _recorded_outputs = ("cosine",)  # train_cosine / valid_cosine: held-out alignment
     _parameter_constraints = {
         **{k: v for k, v in LFPTransformer._parameter_constraints.items() if k not in _NOT_STUDENT},
         "teacher": [HasMethods(["fit", "transform"]), None],
@@ -117,10 +117,47 @@ class DistilledLFPTransformer(LFPTransformer):
                  recon_weight=1.0, target_mode="center", target_smoothing=0.0,
                  variance_weight=0.0, teacher_layer=None,
                  align_layer=-1, projection="auto", readout="mean", readout_layer=-1, lr=1e-3,
-                 weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
+                 weight_decay=0.01, batch_size=32, max_epochs=20, validation_fraction=0.1,
+                 early_stopping=False, patience=5, train_stride=None,
                  window_sampling="random", unknown_session="error", device="auto",
                  random_state=None, verbose=0, callbacks=None):
-        _store(self, locals())
+        self.teacher = teacher
+        self.segment_length = segment_length
+        self.patch_size = patch_size
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.mlp_ratio = mlp_ratio
+        self.dropout = dropout
+        self.causal = causal
+        self.value_embedding = value_embedding
+        self.conv_kernel = conv_kernel
+        self.conv_dilation = conv_dilation
+        self.align_loss = align_loss
+        self.align_weight = align_weight
+        self.recon_weight = recon_weight
+        self.target_mode = target_mode
+        self.target_smoothing = target_smoothing
+        self.variance_weight = variance_weight
+        self.teacher_layer = teacher_layer
+        self.align_layer = align_layer
+        self.projection = projection
+        self.readout = readout
+        self.readout_layer = readout_layer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.train_stride = train_stride
+        self.window_sampling = window_sampling
+        self.unknown_session = unknown_session
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
 
     # -- module -------------------------------------------------------------------------------
     def _init_offsets(self, module, X, session, session_index):
@@ -147,26 +184,15 @@ class DistilledLFPTransformer(LFPTransformer):
     # -- teacher ------------------------------------------------------------------------------
     def _fitted_teacher(self, teacher_X, session):
         teacher = self.teacher
-        if isinstance(teacher, FrozenEstimator):
-            inner = teacher.estimator
-            try:
-                check_is_fitted(inner)
-            except Exception:
-                raise ValueError(
-                    "teacher is a FrozenEstimator around an unfitted estimator; fit the teacher "
-                    "first (FrozenEstimator(MaskedSpikeTransformer().fit(S, session=s))) or pass "
-                    "it unfrozen so that it is fitted on teacher_X."
-                ) from None
-            return inner
         if teacher is None:
             teacher = MaskedSpikeTransformer(random_state=self.random_state, device=self.device,
                                              verbose=self.verbose)
-        return clone(teacher).fit(teacher_X, session=session)
+        fitted, _ = resolve_inner(teacher, lambda t: t.fit(teacher_X, session=session),
+                                  name="teacher")
+        return fitted
 
     def _teacher_latents(self, teacher, teacher_X, session):
-        teacher_X, session = teacher._validate(teacher_X, session, reset=False)
-        index = teacher._session_index(session)
-        latents = teacher._embed(teacher_X, index, session, layer=self.teacher_layer)
+        latents = teacher.transform(teacher_X, session=session, layer=self.teacher_layer)
         if self.target_smoothing:
             smoother = SpikeSmoother(sigma=self.target_smoothing, bin_size=1.0)
             latents = smoother.fit_transform(latents, session=session)
@@ -210,16 +236,68 @@ class DistilledLFPTransformer(LFPTransformer):
         self.sessions_ = np.array(list(dict.fromkeys(session)), dtype=object)
         session_index = self._session_index(session)
         with seeded(self.random_state) as seed:
-            # the same starts cut the LFP and its cached targets, so they stay row-aligned
-            windows = self._windows({"x": X, "target": targets}, session_index, session, seed)
-            self.n_windows_ = len(windows)
+            # the same starts cut the LFP and its cached targets, so they stay row-aligned; the
+            # held-out blocks carry their targets too, so valid_loss includes the alignment
+            train, valid = self.windowing.split(self._fit_columns(X, target=targets), session_index,
+                                                session, validation_fraction=self.validation_fraction,
+                                                random_state=seed)
+            self.n_windows_ = len(train)
             module = self._build_module()
             module.set_target_statistics(targets)
-            self.net_ = self._make_net(module)
-            self.net_.fit(windows, None)
-        self.fit_time_ = time.perf_counter() - start
-        self.history_ = self.net_.history
+            try:
+                self._train(self._make_net(module, valid_set=valid), train)
+            finally:
+                self.fit_time_ = time.perf_counter() - start
         return self
+
+    def adapt(self, X, *, teacher_X=None, session, finetune="session", max_epochs=None):
+        """Add sessions not seen in ``fit`` and train them with the full distillation objective.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_channels)
+            LFP of the new (or known) sessions.
+        teacher_X : array-like of shape (n_rows, n_units)
+            Spike counts row-aligned with ``X``; the teacher's latents on them are the alignment
+            targets, as in ``fit``. Required: without them only the reconstruction term would
+            train and the student would drift from its teacher.
+        session : array-like of shape (n_rows,)
+            New labels get new session tables; the teacher must know them (or route them with
+            its ``unknown_session``).
+        finetune : {"session", "all"}, default="session"
+        max_epochs : int, optional
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        if teacher_X is None:
+            raise ValueError(
+                "DistilledLFPTransformer.adapt needs teacher_X, the spike counts row-aligned with X: "
+                "the new sessions are trained on reconstruction + alignment to the teacher, as in "
+                "fit. For reconstruction only, adapt an LFPTransformer instead.")
+        teacher = self._require_teacher("adapt")
+        check_paired(X, teacher_X)
+        X, session = self._validate(X, session, reset=False)
+        targets = self._teacher_latents(teacher, teacher_X, session)
+        self._check_target_width(targets)
+        return self._adapt(X, session, self._fit_columns(X, target=targets), finetune, max_epochs)
+
+    def _require_teacher(self, what):
+        teacher = getattr(self, "teacher_", None)
+        if teacher is None:
+            raise ValueError(
+                f"{what} needs the teacher, but this student has none (a student read with load() "
+                "does not store its teacher). Attach the fitted teacher first: "
+                "student.teacher_ = fitted_teacher.")
+        return teacher
+
+    def _check_target_width(self, targets):
+        if targets.shape[1] != self.teacher_dim_:
+            raise ValueError(
+                f"the teacher now gives {targets.shape[1]}-wide latents, but the student was aligned "
+                f"to {self.teacher_dim_}-wide ones; restore the teacher's readout of fit time.")
 
     def fit_transform(self, X, y=None, *, teacher_X=None, session=None):
         """``fit(X, teacher_X=teacher_X, session=session).transform(X, session=session)``."""
@@ -232,13 +310,11 @@ class DistilledLFPTransformer(LFPTransformer):
         0 is what a constant (collapsed) student scores under ``target_mode="center"``.
         """
         check_is_fitted(self)
+        teacher = self._require_teacher("alignment_score")
         check_paired(X, teacher_X)
         X, session = self._validate(X, session, reset=False)
-        targets = self._teacher_latents(self.teacher_, teacher_X, session)
-        if targets.shape[1] != self.teacher_dim_:
-            raise ValueError(
-                f"the teacher now gives {targets.shape[1]}-wide latents, but the student was aligned "
-                f"to {self.teacher_dim_}-wide ones; restore the teacher's readout of fit time.")
+        targets = self._teacher_latents(teacher, teacher_X, session)
+        self._check_target_width(targets)
         module = self.module_
         # the pooled latent that training aligned, whatever ``readout`` transform now uses
         latents = self._embed(X, self._session_index(session), session, layer=module.align_layer,

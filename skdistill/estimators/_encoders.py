@@ -7,19 +7,14 @@ import time
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skdistill.data import check_continuous, check_spike_counts
-from skdistill.estimators._common import (
-    TorchStateMixin,
-    check_head_width,
-    make_loss_net,
-    resolve_device,
-    seeded,
-)
-from skdistill.estimators._windows import WindowDataset, map_windows
+from skdistill.estimators._base import TRAINING_CONSTRAINTS, TorchEstimator
+from skdistill.estimators._common import check_head_width, resolve_device, seeded
+from skdistill.estimators._windows import Windowing
 from skdistill.nn._mae import MaskedAutoencoder
 
 __all__ = ["MaskedSpikeTransformer", "LFPTransformer", "PAPER_PARAMS"]
@@ -45,13 +40,7 @@ def _column_means(X):
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def _store(estimator, params):
-    for name, value in params.items():
-        if name not in ("self", "__class__"):
-            setattr(estimator, name, value)
-
-
-class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchStateMixin, BaseEstimator):
+class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEstimator):
     """Shared fit/transform/adapt of the multi-session patch-token encoders."""
 
     _modality = None
@@ -73,17 +62,10 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         "causal": ["boolean"],
         "readout": [StrOptions({"mean", "concat"})],
         "readout_layer": [numbers.Integral],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "train_stride": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "window_sampling": [StrOptions({"random", "grid"})],
         "unknown_session": [str],
-        "device": [str, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
+        **TRAINING_CONSTRAINTS,
     }
 
     # -- subclass hooks -------------------------------------------------------------------
@@ -123,21 +105,10 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
             **self._module_kwargs(),
         )
 
-    def _windows(self, columns, session_index, session, seed):
-        """The training windows (see :class:`~skdistill.estimators._windows.WindowDataset`)."""
-        return WindowDataset(columns, session_index, session, self.segment_length,
-                             self.train_stride, self.window_sampling, seed)
-
-    def _make_net(self, module, max_epochs=None):
-        return make_loss_net(self, module, callbacks=self.callbacks, max_epochs=max_epochs)
-
-    def _attach_module(self, module):
-        self.net_ = self._make_net(module)
-        self.net_.initialize()
-
     @property
-    def module_(self):
-        return self.net_.module_
+    def windowing(self):
+        """The :class:`~skdistill.estimators.Windowing` this encoder cuts its rows with."""
+        return Windowing(self.segment_length, self.train_stride, self.window_sampling)
 
     @property
     def embedding_dim_(self):
@@ -145,7 +116,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         return self._readout_width(self.readout)
 
     def _readout_width(self, readout):
-        return self.d_model * (self.module_.tokenizer.n_patches if readout == "concat" else 1)
+        return self.module_.readout_width(readout)
 
     @property
     def _n_features_out(self):
@@ -156,6 +127,18 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         X = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64,
                           ensure_min_samples=1)
         return self._check_values(X, session)
+
+    def check_input(self, X, session=None):
+        """Validate rows for this fitted encoder: ``(X, session, session_index)``.
+
+        ``X`` as float64 with this encoder's checks (counts for spikes, finite values in present
+        channels), ``session`` one label per row, ``session_index`` the encoder's session table
+        of each row (unknown sessions follow ``unknown_session``). Models built on an encoder
+        (the supervised regressor, benchmarks) use it to see rows as the encoder does.
+        """
+        check_is_fitted(self)
+        X, session = self._validate(X, session, reset=False)
+        return X, session, self._session_index(session)
 
     def _session_index(self, session, allow_new=False):
         known = {label: i for i, label in enumerate(self.sessions_)}
@@ -199,15 +182,21 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         session_index = self._session_index(session)
         start = time.perf_counter()
         with seeded(self.random_state) as seed:
-            windows = self._windows({"x": X}, session_index, session, seed)
-            self.n_windows_ = len(windows)
+            train, valid = self.windowing.split(self._fit_columns(X), session_index, session,
+                                                validation_fraction=self.validation_fraction,
+                                                random_state=seed)
+            self.n_windows_ = len(train)
             module = self._build_module()
             self._init_offsets(module, X, session, session_index)
-            self.net_ = self._make_net(module)
-            self.net_.fit(windows, None)
-        self.fit_time_ = time.perf_counter() - start
-        self.history_ = self.net_.history
+            try:
+                self._train(self._make_net(module, valid_set=valid), train)
+            finally:
+                self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _fit_columns(self, X, **arrays):
+        """Row-aligned arrays the training windows are cut from (the module's forward kwargs)."""
+        return {"x": X, **arrays}
 
     def adapt(self, X, *, session, finetune="session", max_epochs=None):
         """Add sessions not seen in ``fit`` and train their parameters, keeping the old sessions.
@@ -229,10 +218,17 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         self
         """
         check_is_fitted(self)
+        X, session = self._validate(X, session, reset=False)
+        return self._adapt(X, session, self._fit_columns(X), finetune, max_epochs)
+
+    def _adapt(self, X, session, columns, finetune, max_epochs):
         if finetune not in ("session", "all"):
             raise ValueError(f"finetune must be 'session' or 'all'; got {finetune!r}.")
-        X, session = self._validate(X, session, reset=False)
         new = [s for s in dict.fromkeys(session) if s not in set(self.sessions_)]
+        if finetune == "session" and not new:
+            raise ValueError(
+                "finetune='session' needs at least one new session in `session` (known: "
+                f"{list(self.sessions_)}); use finetune='all' to fine-tune on known sessions.")
         new_ids = self.module_.add_sessions(len(new), init_from=0)
         self.sessions_ = np.concatenate([self.sessions_, np.array(new, dtype=object)])
         session_index = self._session_index(session)
@@ -241,20 +237,22 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
             self._init_offsets(self.module_, X[new_rows], session[new_rows], session_index[new_rows])
         trainable = {f"{part}.{k}" for k in new_ids
                      for part in ("tokenizer.session_embeddings", "offsets")}
-        if finetune == "session" and not trainable:
-            raise ValueError("finetune='session' needs at least one new session in `session`.")
         for name, param in self.module_.named_parameters():
             param.requires_grad_(finetune == "all" or name in trainable)
         epochs = self.max_epochs if max_epochs is None else max_epochs
+        history = self.history_
         try:
             with seeded(self.random_state) as seed:
-                windows = self._windows({"x": X}, session_index, session, seed)
-                self.net_.initialize_optimizer()
-                self.net_.partial_fit(windows, None, epochs=epochs)
+                train, valid = self.windowing.split(columns, session_index, session,
+                                                    validation_fraction=self.validation_fraction,
+                                                    random_state=seed)
+                net = self._make_net(self.module_, valid_set=valid, max_epochs=epochs)
+                net.initialize()  # the module instance is kept as it is; a new optimizer
+                net.history = history  # one history over fit and every adapt
+                self._train(net, train, partial=True, epochs=epochs)
         finally:
             for param in self.module_.parameters():
                 param.requires_grad_(True)
-        self.history_ = self.net_.history
         return self
 
     # -- transform ----------------------------------------------------------------------------
@@ -283,11 +281,16 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
         return self._embed(X, self._session_index(session), session, layer=layer, readout=readout)
 
     def _embed(self, X, session_index, session, layer=None, readout=None):
-        # ``layer`` / ``readout`` override ``readout_layer`` / ``readout`` (the distilled student
-        # reads other teacher layers, and its own pooled latent)
-        layer = self.readout_layer if layer is None else layer
-        readout = self.readout if readout is None else readout
+        # ``layer`` / ``readout`` override ``readout_layer`` / ``readout`` for one call
         module = self.module_
+        layer = module.check_layer(self.readout_layer if layer is None else layer,
+                                   name="readout_layer" if layer is None else "layer")
+        readout = self.readout if readout is None else readout
+        if X.shape[1] != module.n_channels:
+            raise ValueError(
+                f"X has {X.shape[1]} columns but the fitted module reads {module.n_channels}; were "
+                "the model's size parameters changed with set_params after fit? Refit, or restore "
+                "them.")
         module.eval()
 
         def encode(windows, owners):
@@ -296,8 +299,8 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchSt
                                  layer=layer, readout=readout).float().cpu().numpy()
 
         with torch.no_grad():
-            return map_windows(encode, X, session_index, session, self.segment_length,
-                               self.batch_size * 4, self._readout_width(readout))
+            return self.windowing.map(encode, X, session_index, session, self.batch_size * 4,
+                                      module.readout_width(readout))
 
     def fit_transform(self, X, y=None, *, session=None):
         """``fit(X, session=session).transform(X, session=session)``."""
@@ -364,6 +367,15 @@ class MaskedSpikeTransformer(_SessionEncoder):
     batch_size : int, default=32
         Windows per batch.
     max_epochs : int, default=20
+    validation_fraction : float, default=0.1
+        Share of each session run held out at its end (a contiguous block, at least one window;
+        never random rows, since neighbouring 10 ms bins are nearly identical) and scored every
+        epoch as ``valid_loss`` in ``history_``. Runs too short for a training and a validation
+        window give none; 0 trains on every row.
+    early_stopping : bool, default=False
+        Stop when ``valid_loss`` has not improved for ``patience`` epochs and restore the weights
+        of the best epoch (skorch's ``EarlyStopping(load_best=True)``).
+    patience : int, default=5
     train_stride : int or None, default=None
         Step between grid training windows (default: ``segment_length``, no overlap); it also sets
         the number of windows per epoch under random sampling.
@@ -380,7 +392,9 @@ class MaskedSpikeTransformer(_SessionEncoder):
     verbose : int, default=0
         ``1`` prints skorch's per-epoch table.
     callbacks : list or None, default=None
-        Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``).
+        Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``, ``EarlyStopping()``,
+        ``Checkpoint()``, :class:`~skdistill.estimators.TrainingCheckpoint` to resume a killed
+        run). Each fit uses deep copies, so clones and CV folds never share callback state.
 
     Attributes
     ----------
@@ -389,6 +403,9 @@ class MaskedSpikeTransformer(_SessionEncoder):
     net_ : skorch.NeuralNet
         The training engine; ``module_`` is its torch module.
     history_ : skorch.History
+        Per-epoch ``train_loss``, ``valid_loss`` (when validation was held out), durations.
+    n_windows_ : int
+        Training windows per epoch.
     embedding_dim_ : int
         Width of the embeddings under the current ``readout``.
     n_features_in_ : int
@@ -410,10 +427,42 @@ class MaskedSpikeTransformer(_SessionEncoder):
                  mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, mask_unit="token", decoder_width=48,
                  decoder_layers=1, causal=False, max_count=5, value_embedding="conv",
                  conv_kernel=5, conv_dilation=2, readout="mean", readout_layer=-1, lr=1e-3,
-                 weight_decay=0.01, batch_size=32, max_epochs=20, train_stride=None,
+                 weight_decay=0.01, batch_size=32, max_epochs=20, validation_fraction=0.1,
+                 early_stopping=False, patience=5, train_stride=None,
                  window_sampling="random", unknown_session="error", device="auto",
                  random_state=None, verbose=0, callbacks=None):
-        _store(self, locals())
+        self.segment_length = segment_length
+        self.patch_size = patch_size
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.mlp_ratio = mlp_ratio
+        self.dropout = dropout
+        self.mask_ratio = mask_ratio
+        self.mask_unit = mask_unit
+        self.decoder_width = decoder_width
+        self.decoder_layers = decoder_layers
+        self.causal = causal
+        self.max_count = max_count
+        self.value_embedding = value_embedding
+        self.conv_kernel = conv_kernel
+        self.conv_dilation = conv_dilation
+        self.readout = readout
+        self.readout_layer = readout_layer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.train_stride = train_stride
+        self.window_sampling = window_sampling
+        self.unknown_session = unknown_session
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
 
     def _check_values(self, X, session):
         return check_spike_counts(X, session, name="X (spike counts)")
@@ -468,10 +517,41 @@ class LFPTransformer(_SessionEncoder):
                  mlp_ratio=4.0, dropout=0.0, mask_ratio=0.6, mask_unit="token", decoder_width=48,
                  decoder_layers=1, causal=False, value_embedding="conv", conv_kernel=5, conv_dilation=2,
                  readout="mean", readout_layer=-1, lr=1e-3, weight_decay=0.01, batch_size=32,
-                 max_epochs=20, train_stride=None, window_sampling="random",
+                 max_epochs=20, validation_fraction=0.1,
+                 early_stopping=False, patience=5, train_stride=None, window_sampling="random",
                  unknown_session="error", device="auto", random_state=None, verbose=0,
                  callbacks=None):
-        _store(self, locals())
+        self.segment_length = segment_length
+        self.patch_size = patch_size
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.mlp_ratio = mlp_ratio
+        self.dropout = dropout
+        self.mask_ratio = mask_ratio
+        self.mask_unit = mask_unit
+        self.decoder_width = decoder_width
+        self.decoder_layers = decoder_layers
+        self.causal = causal
+        self.value_embedding = value_embedding
+        self.conv_kernel = conv_kernel
+        self.conv_dilation = conv_dilation
+        self.readout = readout
+        self.readout_layer = readout_layer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.train_stride = train_stride
+        self.window_sampling = window_sampling
+        self.unknown_session = unknown_session
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
 
     def _check_values(self, X, session):
         return check_continuous(X, session, name="X (LFP)")

@@ -8,16 +8,16 @@ import time
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import RegressorMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
-from skdistill.estimators._common import make_loss_net, resolve_device, seeded
-from skdistill.estimators._encoders import LFPTransformer, _store
-from skdistill.estimators._windows import map_windows
+from skdistill.estimators._base import TRAINING_CONSTRAINTS, TorchEstimator, resolve_inner
+from skdistill.estimators._common import resolve_device, seeded
+from skdistill.estimators._encoders import LFPTransformer
 
 __all__ = ["SupervisedEncoderRegressor"]
 
@@ -30,7 +30,7 @@ class _EncoderWithHead(nn.Module):
         self.encoder = encoder
         with torch.no_grad():
             probe = next(encoder.parameters())
-        width = encoder.d_model * (encoder.tokenizer.n_patches if readout == "concat" else 1)
+        width = encoder.readout_width(readout)
         self.head = nn.Linear(width, n_targets).to(probe.device)
         self.ssl_weight = float(ssl_weight)
         self.layer = layer
@@ -49,7 +49,7 @@ class _EncoderWithHead(nn.Module):
         return {"loss": loss, "prediction": prediction}
 
 
-class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
+class SupervisedEncoderRegressor(RegressorMixin, TorchEstimator):
     """Fine-tune a (pre)trained encoder end to end with a linear head on behaviour.
 
     The encoder's module is copied, a linear head maps its per-bin latent to the (internally
@@ -75,6 +75,8 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
         AdamW settings of the fine-tuning.
     batch_size : int, default=32
     max_epochs : int, default=10
+    validation_fraction, early_stopping, patience :
+        As :class:`MaskedSpikeTransformer`: the end of each session run is held out.
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
@@ -89,6 +91,7 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
         Engine holding the fine-tuned encoder copy and the head (``net_.module_``).
     n_features_in_ : int
     n_targets_ : int
+    history_ : skorch.History
     fit_time_ : float
     """
 
@@ -96,32 +99,46 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
         "encoder": [HasMethods(["fit", "transform"]), None],
         "ssl_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "finetune": [StrOptions({"all", "head"})],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        "device": [str, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
+        **TRAINING_CONSTRAINTS,
     }
+    _saved_attributes = ("n_features_in_", "n_targets_", "y_mean_", "y_scale_", "y_1d_")
+    _saved_estimators = ("encoder_",)
 
     def __init__(self, encoder=None, *, ssl_weight=1.0, finetune="all", lr=1e-3, weight_decay=0.01,
-                 batch_size=32, max_epochs=10, device="auto", random_state=None, verbose=0,
-                 callbacks=None):
-        _store(self, locals())
+                 batch_size=32, max_epochs=10, validation_fraction=0.1, early_stopping=False,
+                 patience=5, device="auto", random_state=None, verbose=0, callbacks=None):
+        self.encoder = encoder
+        self.ssl_weight = ssl_weight
+        self.finetune = finetune
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
 
     def _fitted_encoder(self, X, session, teacher_X):
         encoder = self.encoder
-        if isinstance(encoder, FrozenEstimator):
-            check_is_fitted(encoder.estimator)
-            return encoder.estimator
         if encoder is None:
             encoder = LFPTransformer(random_state=self.random_state, device=self.device)
-        encoder = clone(encoder)
-        if teacher_X is not None:
-            return encoder.fit(X, teacher_X=teacher_X, session=session)
-        return encoder.fit(X, session=session)
+
+        def fit(est):
+            if teacher_X is not None:
+                return est.fit(X, teacher_X=teacher_X, session=session)
+            return est.fit(X, session=session)
+
+        return resolve_inner(encoder, fit, name="encoder")[0]
+
+    def _build_module(self, encoder_module=None):
+        if encoder_module is None:  # load(): the weights follow
+            encoder_module = self.encoder_._build_module()
+        return _EncoderWithHead(encoder_module, self.n_targets_, self.ssl_weight,
+                                self.encoder_.readout_layer, self.encoder_.readout)
 
     def fit(self, X, y, *, session=None, teacher_X=None):
         """Fine-tune the encoder and the head on behaviour ``y``.
@@ -144,29 +161,28 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
                              ensure_all_finite="allow-nan")
         if not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity; behaviour must be finite on every row.")
-        self._y_1d = y.ndim == 1
+        self.y_1d_ = y.ndim == 1
         y2 = y.reshape(len(y), -1)
         self.n_targets_ = y2.shape[1]
         self.device_ = resolve_device(self.device)
         start = time.perf_counter()
         self.encoder_ = self._fitted_encoder(X, session, teacher_X)
-        X, session = self.encoder_._validate(X, session, reset=False)
-        session_index = self.encoder_._session_index(session)
+        X, session, session_index = self.encoder_.check_input(X, session)
         self.y_mean_ = y2.mean(0)
         self.y_scale_ = np.where(y2.std(0) > 0, y2.std(0), 1.0)
         yz = (y2 - self.y_mean_) / self.y_scale_
         with seeded(self.random_state) as seed:
-            # the encoder's window length, sampling and stride
-            windows = self.encoder_._windows({"x": X, "y": yz}, session_index, session, seed)
-            module = _EncoderWithHead(copy.deepcopy(self.encoder_.module_), self.n_targets_,
-                                      self.ssl_weight, self.encoder_.readout_layer,
-                                      self.encoder_.readout)
+            # the encoder's window length, sampling and stride; this estimator's validation
+            train, valid = self.encoder_.windowing.split(
+                {"x": X, "y": yz}, session_index, session,
+                validation_fraction=self.validation_fraction, random_state=seed)
+            module = self._build_module(copy.deepcopy(self.encoder_.module_))
             if self.finetune == "head":
                 module.encoder.requires_grad_(False)
-            self.net_ = make_loss_net(self, module.to(self.device_), callbacks=self.callbacks)
-            self.net_.fit(windows, None)
-        self.history_ = self.net_.history
-        self.fit_time_ = time.perf_counter() - start
+            try:
+                self._train(self._make_net(module.to(self.device_), valid_set=valid), train)
+            finally:
+                self.fit_time_ = time.perf_counter() - start
         return self
 
     def predict(self, X, session=None):
@@ -178,9 +194,8 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "net_")
         X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
-        X, session = self.encoder_._validate(X, session, reset=False)
-        session_index = self.encoder_._session_index(session)
-        module = self.net_.module_
+        X, session, session_index = self.encoder_.check_input(X, session)
+        module = self.module_
         module.eval()
 
         def predict(windows, owners):
@@ -188,10 +203,21 @@ class SupervisedEncoderRegressor(RegressorMixin, BaseEstimator):
                                   torch.from_numpy(owners).to(self.device_)).double().cpu().numpy()
 
         with torch.no_grad():
-            out = map_windows(predict, X, session_index, session, self.encoder_.segment_length,
-                              self.batch_size * 4, self.n_targets_)
+            out = self.encoder_.windowing.map(predict, X, session_index, session,
+                                              self.batch_size * 4, self.n_targets_)
         out = out * self.y_scale_ + self.y_mean_
-        return out[:, 0] if self._y_1d else out
+        return out[:, 0] if self.y_1d_ else out
+
+    def save(self, path):
+        """Write the fine-tuned model (with its encoder's parameters and fitted state) to ``path``.
+
+        The ``encoder`` parameter is stored as ``None``; ``encoder_`` is kept, so the loaded
+        regressor predicts identically.
+        """
+        plain = copy.copy(self)
+        plain.encoder = None
+        TorchEstimator.save(plain, path)
+        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -17,26 +17,58 @@ from sklearn.utils import check_random_state
 
 from skdistill.data import session_runs
 
-__all__ = ["WindowDataset", "covering_windows", "iter_window_batches", "map_windows"]
+__all__ = ["Windowing", "WindowDataset", "covering_windows", "holdout_rows",
+           "iter_window_batches", "map_windows"]
 
 
-def _grid_starts(session, segment_length, stride):
-    """Grid window starts and, per window, the first and last valid start of its run."""
+def _segments(session, rows=None):
+    """``(start, stop)`` of each stretch of consecutive allowed rows inside one session run."""
+    for _, start, stop in session_runs(session):
+        if rows is None:
+            yield start, stop
+            continue
+        allowed = np.asarray(rows[start:stop], dtype=bool)
+        edges = np.flatnonzero(np.diff(np.r_[False, allowed, False].astype(np.int8)))
+        for a, b in zip(edges[::2], edges[1::2]):
+            yield start + int(a), start + int(b)
+
+
+def _grid_starts(session, segment_length, stride, rows=None):
+    """Grid window starts and, per window, the first and last valid start of its stretch."""
     stride = stride or segment_length
     starts, lows, highs = [], [], []
-    for _, start, stop in session_runs(session):
+    for start, stop in _segments(session, rows):
         for s in range(start, stop - segment_length + 1, stride):
             starts.append(s)
             lows.append(start)
             highs.append(stop - segment_length)
     if not starts:
-        longest = max(stop - start for _, start, stop in session_runs(session))
+        longest = max((stop - start for start, stop in _segments(session, rows)), default=0)
         raise ValueError(
             f"X has no run of segment_length={segment_length} consecutive rows within one session "
             f"(the longest run has {longest} sample(s)); pass more rows per session or a smaller "
             "segment_length."
         )
     return np.asarray(starts), np.asarray(lows), np.asarray(highs)
+
+
+def holdout_rows(session, fraction, segment_length):
+    """Rows held out for validation: a contiguous block at the end of each session run.
+
+    Each run gives its last ``ceil(fraction * n)`` rows (at least one window of
+    ``segment_length``) when what stays for training still holds a window; shorter runs give
+    none. Never random rows: neighbouring 10 ms bins are nearly identical, so a random split
+    would score memorisation as generalisation.
+    """
+    held = np.zeros(len(session), dtype=bool)
+    if fraction <= 0:
+        return held
+    for _, start, stop in session_runs(session):
+        n = stop - start
+        k = max(int(np.ceil(fraction * n)), segment_length)
+        if n - k >= segment_length:
+            held[stop - k : stop] = True
+    return held
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -60,22 +92,35 @@ class WindowDataset(torch.utils.data.Dataset):
     sampling : {"grid", "random"}
     random_state : int, RandomState or None
         Seeds the random crops (reproducible given the same seed and read order).
+    rows : ndarray of bool, optional
+        Only windows that lie wholly on these rows (e.g. the training part of a validation
+        split); a gap ends a stretch as a session boundary does.
     """
 
     def __init__(self, columns, session_index, session, segment_length, stride=None,
-                 sampling="grid", random_state=None):
+                 sampling="grid", random_state=None, rows=None):
         if sampling not in ("grid", "random"):
             raise ValueError(f"window sampling must be 'grid' or 'random'; got {sampling!r}.")
         self.columns = {name: np.ascontiguousarray(value, dtype=np.float32)
                         for name, value in columns.items()}
         self.segment_length = segment_length
-        self.starts, self.lows, self.highs = _grid_starts(session, segment_length, stride)
+        self.starts, self.lows, self.highs = _grid_starts(session, segment_length, stride, rows)
         self.owners = np.asarray(session_index[self.starts], dtype=np.int64)
         self.sampling = sampling
         self._rng = check_random_state(random_state)
 
     def __len__(self):
         return len(self.starts)
+
+    def rng_state(self):
+        """The random crops' generator state, as tensors and plain values (for checkpoints)."""
+        name, keys, pos, has_gauss, cached = self._rng.get_state()
+        return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                "has_gauss": int(has_gauss), "cached": float(cached)}
+
+    def set_rng_state(self, state):
+        self._rng.set_state((state["name"], state["keys"].numpy().astype(np.uint32), state["pos"],
+                             state["has_gauss"], state["cached"]))
 
     def window_start(self, i):
         if self.sampling == "grid":
@@ -144,3 +189,51 @@ def map_windows(fn, X, session_index, session, segment_length, batch_size, width
         for (start, _, keep_from, keep_to), rows in zip(entries, fn(windows, owners)):
             out[start + keep_from : start + keep_to] = rows[keep_from:keep_to]
     return out
+
+
+class Windowing:
+    """How an encoder cuts 2-D rows into windows: for training, validation and ``transform``.
+
+    The encoder owns one (its ``windowing`` property); the distilled student, the supervised
+    regressor and the benchmarks borrow it, so that every model built on an encoder sees its
+    rows exactly as the encoder does.
+
+    Parameters
+    ----------
+    segment_length : int
+        Window length in rows (time bins).
+    stride : int or None
+        Grid step of the training windows (default ``segment_length``).
+    sampling : {"random", "grid"}
+        Training windows: random crops redrawn every epoch, or a fixed grid.
+    """
+
+    def __init__(self, segment_length, stride=None, sampling="random"):
+        self.segment_length = int(segment_length)
+        self.stride = stride
+        self.sampling = sampling
+
+    def __repr__(self):
+        return (f"Windowing(segment_length={self.segment_length}, stride={self.stride}, "
+                f"sampling={self.sampling!r})")
+
+    def split(self, columns, session_index, session, *, validation_fraction=0.0, random_state=None):
+        """Training windows and held-out validation windows (``None`` when none fit).
+
+        ``columns`` are row-aligned arrays (``{"x": X}``, ``{"x": X, "target": T}``, ...); the
+        validation block is the end of each session run (:func:`holdout_rows`), read on a fixed
+        grid; training windows come from the rest only.
+        """
+        held = holdout_rows(session, validation_fraction, self.segment_length)
+        valid = None
+        if held.any():
+            valid = WindowDataset(columns, session_index, session, self.segment_length,
+                                  self.segment_length, "grid", rows=held)
+        train = WindowDataset(columns, session_index, session, self.segment_length, self.stride,
+                              self.sampling, random_state, rows=None if valid is None else ~held)
+        return train, valid
+
+    def map(self, fn, X, session_index, session, batch_size, width):
+        """``fn(windows, window_session) -> (B, T, width)`` over covering windows, stitched back
+        into ``(n_rows, width)`` float64 rows (see :func:`map_windows`)."""
+        return map_windows(fn, X, session_index, session, self.segment_length, batch_size, width)

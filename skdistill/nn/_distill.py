@@ -26,9 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from skdistill.nn._mae import make_value_embedding
-from skdistill.nn._tokenizers import PatchTokenizer, pool_patches
-from skdistill.nn._transformer import Transformer
+from skdistill.nn._patch_encoder import PatchEncoder
 
 __all__ = ["DistillationStudent", "alignment_loss", "variance_hinge"]
 
@@ -51,8 +49,9 @@ def variance_hinge(latents, floor=1.0):
     return F.relu(floor - std).mean()
 
 
-class DistillationStudent(nn.Module):
-    """LFP tokenizer + transformer encoder + reconstruction head + projection to the teacher.
+class DistillationStudent(PatchEncoder):
+    """A :class:`~skdistill.nn._patch_encoder.PatchEncoder` on LFP + reconstruction head + projection
+    to the teacher.
 
     Parameters
     ----------
@@ -107,7 +106,10 @@ class DistillationStudent(nn.Module):
         variance_weight=0.0,
         variance_floor=1.0,
     ):
-        super().__init__()
+        super().__init__(n_channels, n_sessions, patch_size=patch_size, d_model=d_model,
+                         n_layers=n_layers, n_heads=n_heads, mlp_ratio=mlp_ratio, dropout=dropout,
+                         causal=causal, value_embedding=value_embedding,
+                         embedding_kwargs=embedding_kwargs)
         if target_mode not in TARGET_MODES:
             raise ValueError(f"target_mode must be one of {TARGET_MODES}; got {target_mode!r}.")
         if projection not in ("auto", "linear"):
@@ -117,9 +119,6 @@ class DistillationStudent(nn.Module):
                 f"align_layer={align_layer} does not name one of the student's {n_layers} layers; "
                 f"use -1 (the last) up to {n_layers - 1}."
             )
-        embedder = make_value_embedding(value_embedding, patch_size, d_model, **(embedding_kwargs or {}))
-        self.tokenizer = PatchTokenizer(n_channels, patch_size, d_model, embedder, n_sessions)
-        self.encoder = Transformer(d_model, n_layers, n_heads, mlp_ratio, dropout, causal=causal)
         self.reconstruction_head = nn.Linear(d_model, n_channels)
         if projection == "auto" and teacher_dim == d_model:
             self.projection = nn.Identity()
@@ -128,9 +127,6 @@ class DistillationStudent(nn.Module):
         # set from the training targets by the estimator; stored with the weights
         self.register_buffer("target_mean", torch.zeros(teacher_dim))
         self.register_buffer("target_scale", torch.ones(teacher_dim))
-        self.n_channels = n_channels
-        self.d_model = d_model
-        self.n_layers = n_layers
         self.align_loss = align_loss
         self.align_weight = float(align_weight)
         self.recon_weight = float(recon_weight)
@@ -138,11 +134,6 @@ class DistillationStudent(nn.Module):
         self.target_mode = target_mode
         self.variance_weight = float(variance_weight)
         self.variance_floor = float(variance_floor)
-
-    @torch.no_grad()
-    def add_sessions(self, n_new, init_from=None):
-        """New session tables (the student has no per-session reconstruction offsets)."""
-        return self.tokenizer.add_sessions(n_new, init_from=init_from)
 
     def set_target_statistics(self, targets):
         """Set the target mean and scale from ``(..., teacher_dim)`` teacher latents."""
@@ -160,46 +151,31 @@ class DistillationStudent(nn.Module):
     def normalize_target(self, target):
         return (target - self.target_mean) / self.target_scale
 
-    # -- encoding -------------------------------------------------------------------------
-    def _pooled_layers(self, x, session_idx, readout="mean"):
-        """One encoder pass: ``(final, [layer_0, ..., layer_{L-1}])``, each pooled per bin."""
-        tokens, _, valid = self.tokenizer(x, session_idx)
-        batch, n_bins, n_patches, width = tokens.shape
-        valid_patch = valid.any(-1)
-        positions = torch.arange(n_bins, device=x.device).repeat_interleave(n_patches).expand(batch, -1)
-        out, layers = self.encoder(
-            tokens.reshape(batch, -1, width), positions, valid_patch.reshape(batch, -1),
-            return_layers=True,
-        )
-
-        def pool(h):
-            return pool_patches(h.reshape(batch, n_bins, n_patches, width), valid_patch, readout)
-
-        return pool(out), [pool(h) for h in layers]
-
-    def encode(self, x, session_idx, layer=-1, readout="mean"):
-        """Per-bin latents ``(B, T, d)`` (``readout="concat"``: ``(B, T, P*d)``)."""
-        final, layers = self._pooled_layers(x, session_idx, readout)
-        return final if layer in (-1, None) else layers[layer]
-
     def forward(self, x, session_idx, target=None):
         """Training loss; without ``target`` only the reconstruction term (self-supervised).
 
-        Returns ``{"loss", "reconstruction", "alignment", "latent"}``.
+        Returns ``{"loss", "reconstruction", "alignment", "cosine", "latent"}``; ``cosine`` is the
+        mean per-bin cosine between the projected latents and the transformed targets (NaN
+        without a target), a diagnostic whatever ``align_loss`` is.
         """
-        final, layers = self._pooled_layers(x, session_idx)
+        layers = self.encode_layers(x, session_idx)
+        final = layers[-1]
         valid = ~torch.isnan(x)
         recon = self.reconstruction_head(final)
         err = (recon - torch.nan_to_num(x)) ** 2 * valid
         recon_loss = err.sum() / valid.sum().clamp_min(1)
         loss = self.recon_weight * recon_loss
         align = torch.zeros((), device=x.device)
+        cosine = torch.full((), float("nan"), device=x.device)
         if target is not None:
-            aligned = final if self.align_layer == -1 else layers[self.align_layer]
+            aligned = layers[self.align_layer]
             projected = self.projection(aligned)
-            align = alignment_loss(projected, self.normalize_target(target), self.align_loss)
+            goal = self.normalize_target(target)
+            align = alignment_loss(projected, goal, self.align_loss)
+            with torch.no_grad():
+                cosine = F.cosine_similarity(projected, goal, dim=-1, eps=1e-6).mean()
             loss = loss + self.align_weight * align
             if self.variance_weight:
                 loss = loss + self.variance_weight * variance_hinge(projected, self.variance_floor)
         return {"loss": loss, "reconstruction": recon_loss.detach(), "alignment": align.detach(),
-                "latent": final}
+                "cosine": cosine, "latent": final}

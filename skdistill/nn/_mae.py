@@ -17,28 +17,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from skdistill.nn._tokenizers import (
-    CausalConvValueEmbedding,
-    CountEmbedding,
-    MLPValueEmbedding,
-    PatchTokenizer,
-    pool_patches,
-)
+from skdistill.nn._patch_encoder import PatchEncoder, make_value_embedding
+from skdistill.nn._tokenizers import CausalConvValueEmbedding
 from skdistill.nn._transformer import Transformer
 
 __all__ = ["MaskedAutoencoder", "make_value_embedding", "masked_reconstruction_loss"]
-
-
-def make_value_embedding(kind, patch_size, d_model, *, max_count=5, hidden=(256,), dropout=0.0,
-                         conv_kernel=5, conv_dilation=2, conv_axis="time"):
-    """Build a value embedder by name: ``"count"``, ``"mlp"`` or ``"conv"``."""
-    if kind == "count":
-        return CountEmbedding(patch_size, d_model, max_count)
-    if kind == "mlp":
-        return MLPValueEmbedding(patch_size, d_model, hidden, dropout)
-    if kind == "conv":
-        return CausalConvValueEmbedding(patch_size, d_model, conv_kernel, conv_dilation, conv_axis)
-    raise ValueError(f"value embedding must be 'count', 'mlp' or 'conv'; got {kind!r}.")
 
 
 def masked_reconstruction_loss(prediction, target, weight, kind):
@@ -53,8 +36,8 @@ def masked_reconstruction_loss(prediction, target, weight, kind):
     return (per_entry * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-class MaskedAutoencoder(nn.Module):
-    """Tokenizer + encoder transformer + MAE predictor (see module docstring).
+class MaskedAutoencoder(PatchEncoder):
+    """A :class:`~skdistill.nn._patch_encoder.PatchEncoder` + MAE predictor (see module docstring).
 
     Parameters
     ----------
@@ -97,10 +80,10 @@ class MaskedAutoencoder(nn.Module):
         causal=False,
         embedding_kwargs=None,
     ):
-        super().__init__()
-        embedder = make_value_embedding(value_embedding, patch_size, d_model, **(embedding_kwargs or {}))
-        self.tokenizer = PatchTokenizer(n_channels, patch_size, d_model, embedder, n_sessions)
-        self.encoder = Transformer(d_model, n_layers, n_heads, mlp_ratio, dropout, causal=causal)
+        super().__init__(n_channels, n_sessions, patch_size=patch_size, d_model=d_model,
+                         n_layers=n_layers, n_heads=n_heads, mlp_ratio=mlp_ratio, dropout=dropout,
+                         causal=causal, value_embedding=value_embedding,
+                         embedding_kwargs=embedding_kwargs)
         self.mask_token = nn.Parameter(torch.randn(d_model) * 0.02)
         self.decoder_in = nn.Linear(d_model, decoder_width)
         n_dec_heads = max(1, min(n_heads, decoder_width // 8))
@@ -119,7 +102,6 @@ class MaskedAutoencoder(nn.Module):
             raise ValueError(f"mask_unit must be 'token' or 'bin'; got {mask_unit!r}.")
         self.mask_ratio = mask_ratio
         self.mask_unit = mask_unit
-        self.d_model = d_model
 
     # -- helpers --------------------------------------------------------------------------
     def _add_offsets(self, n_sessions, init_from=None):
@@ -143,24 +125,6 @@ class MaskedAutoencoder(nn.Module):
         padded = torch.zeros(self.tokenizer.n_patches * self.tokenizer.patch_size)
         padded[: len(values)] = values
         self.offsets[str(session)].copy_(padded.reshape(self.offsets[str(session)].shape))
-
-    @staticmethod
-    def _positions(batch, n_bins, n_patches, device):
-        return torch.arange(n_bins, device=device).repeat_interleave(n_patches).expand(batch, -1)
-
-    def encode(self, x, session_idx, layer=-1, readout="mean"):
-        """Per-bin embeddings ``(B, T, d)`` (``readout="concat"``: ``(B, T, P*d)``), no masking."""
-        tokens, _, valid = self.tokenizer(x, session_idx)
-        batch, n_bins, n_patches, width = tokens.shape
-        valid_patch = valid.any(-1)
-        positions = self._positions(batch, n_bins, n_patches, x.device)
-        out, layers = self.encoder(
-            tokens.reshape(batch, -1, width), positions, valid_patch.reshape(batch, -1),
-            return_layers=True,
-        )
-        if layer not in (-1, None):
-            out = layers[layer]
-        return pool_patches(out.reshape(batch, n_bins, n_patches, width), valid_patch, readout)
 
     def forward(self, x, session_idx, mask_ratio=None, noise=None):
         """Masked-autoencoding loss: returns ``{"loss", "prediction", "masked", "hidden"}``.
@@ -204,7 +168,7 @@ class MaskedAutoencoder(nn.Module):
             [self.tokenizer.session_embeddings[str(int(s))] for s in session_idx.tolist()]
         )
         tokens = (tokens + tables[:, None]).reshape(batch, n_tokens, -1)
-        positions = self._positions(batch, n_bins, n_patches, x.device)
+        positions = self.token_positions(batch, n_bins, n_patches, x.device)
 
         gather = keep_idx[..., None].expand(-1, -1, tokens.shape[-1])
         visible = torch.gather(tokens, 1, gather)
