@@ -18,19 +18,18 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from skorch import NeuralNet
-from skorch.callbacks import Callback, GradientNormClipping, LRScheduler
+from skorch.callbacks import Callback, EpochScoring, GradientNormClipping, LRScheduler
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdistill.data import check_epochs, check_session
+from skdistill.estimators._base import TRAINING_CONSTRAINTS, TorchEstimator, resolve_inner
 from skdistill.estimators._common import (
-    TorchStateMixin,
     check_head_width,
     make_dataset,
-    make_loss_net,
     predict_batches,
     resolve_device,
     seeded,
@@ -310,17 +309,76 @@ class _EMATarget(Callback):
             net.module_.update_target(self.momentum)
 
 
-_PARAMS_COMMON = {
-    "device": [str, None],
-    "random_state": ["random_state"],
-    "verbose": ["verbose"],
-}
+def holdout_segments(session, fraction):
+    """Segments held out for validation: the last ``ceil(fraction * n)`` of each session, in
+    their order in ``X`` (chronological when segments are in recording order), while at least one
+    stays for training. Never random segments: neighbouring segments share slow state."""
+    held = np.zeros(len(session), dtype=bool)
+    if fraction <= 0:
+        return held
+    for label in pd.unique(session):
+        rows = np.flatnonzero(session == label)
+        k = int(np.ceil(fraction * len(rows)))
+        if 1 <= k < len(rows):
+            held[rows[-k:]] = True
+    return held
+
+
+def _split_inputs(arrays, held, y=None):
+    """skorch datasets of the training and held-out segments (``None`` when none are held)."""
+    def subset(mask):
+        return make_dataset({k: v[mask] for k, v in arrays.items()},
+                            None if y is None else y[mask])
+
+    if not held.any():
+        return make_dataset(arrays, y), None
+    return subset(~held), subset(held)
+
+
+class KeepBest(Callback):
+    """Restore, at the end of training, the weights of the epoch with the best ``monitor``
+    (e.g. ``valid_auroc``); NaN scores never count, ties go to the later epoch."""
+
+    def __init__(self, monitor, lower_is_better=True):
+        self.monitor = monitor
+        self.lower_is_better = lower_is_better
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_, self.state_, self.epoch_ = None, None, None
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1].get(self.monitor)
+        if score is None or not np.isfinite(score):
+            return
+        # ties go to the later epoch: a saturated score (AUROC 1 on a few held-out segments)
+        # should not pin the weights to the first epoch that reached it
+        better = self.best_ is None or (score <= self.best_ if self.lower_is_better
+                                        else score >= self.best_)
+        if better:
+            self.best_, self.epoch_ = score, len(net.history)
+            self.state_ = copy.deepcopy(net.module_.state_dict())
+
+    def on_train_end(self, net, **kwargs):
+        if self.state_ is not None:
+            net.module_.load_state_dict(self.state_)
+
+
+def _valid_auroc(net, X, y):
+    """ROC-AUC of the held-out segments (one-vs-rest for more classes); NaN with one class."""
+    logits = torch.as_tensor(net.forward(X)).float()
+    prob = torch.softmax(logits, dim=1).numpy()
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    if prob.shape[1] == 2:
+        return float(roc_auc_score(y, prob[:, 1]))
+    return float(roc_auc_score(y, prob, multi_class="ovr", labels=np.arange(prob.shape[1])))
 
 
 # --------------------------------------------------------------------------- transformer
 
 
-class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
+class BaristaTransformer(TransformerMixin, TorchEstimator):
     """BaRISTA spatiotemporal iEEG encoder pretrained by masked latent reconstruction.
 
     ``fit`` is self-supervised on 3-D segments of many subjects with different montages;
@@ -367,10 +425,18 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
         Pretraining epochs; 0 gives a randomly initialised encoder (the "random" baseline).
     grad_clip : float or None, default=1.0
         Gradient-norm clipping.
+    validation_fraction : float, default=0.1
+        Share of each session's segments held out at its end (in the order of ``X``) and scored
+        every epoch as ``valid_loss`` (the masked-latent loss of held-out segments).
+    early_stopping : bool, default=False
+        Stop when ``valid_loss`` has not improved for ``patience`` epochs; restore the best.
+    patience : int, default=5
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
         skorch's per-epoch history printout.
+    callbacks : list or None, default=None
+        Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``).
 
     Attributes
     ----------
@@ -381,9 +447,14 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
     electrodes_ : dict
         The electrode tables seen at fit (as plain column lists); ``transform`` falls back to them
         when ``electrodes`` is not given.
+    sessions_ : ndarray of str
+        Sessions seen at fit.
+    n_features_in_ : int
+        Channel rows of ``X`` at fit.
     net_ : skorch.NeuralNet
     module_ : BaristaPretrainer
-    history_ : list of dict
+    history_ : skorch.History
+        Per-epoch ``train_loss`` and ``valid_loss``.
     fit_time_ : float
         Seconds spent in pretraining.
     """
@@ -408,9 +479,10 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "grad_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
-        **_PARAMS_COMMON,
+        **TRAINING_CONSTRAINTS,
     }
-    _saved_attributes = ("vocabulary_", "n_patches_", "history_", "fit_time_", "electrodes_")
+    _saved_attributes = ("vocabulary_", "n_patches_", "fit_time_", "electrodes_", "sessions_",
+                         "n_features_in_")
 
     def __init__(
         self,
@@ -434,9 +506,13 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
         batch_size=32,
         max_epochs=10,
         grad_clip=1.0,
+        validation_fraction=0.1,
+        early_stopping=False,
+        patience=5,
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.spatial_encoding = spatial_encoding
         self.mask_scale = mask_scale
@@ -457,9 +533,13 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.grad_clip = grad_clip
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # ---- model construction (also used by load())
     def _n_spatial_ids(self):
@@ -489,15 +569,11 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
             normalize_targets=self.normalize_targets,
         )
 
-    def _make_net(self, module):
+    def _training_callbacks(self):
         callbacks = [("ema_target", _EMATarget(self.ema_momentum))]
         if self.grad_clip is not None:
             callbacks.append(("grad_clip", GradientNormClipping(self.grad_clip)))
-        return make_loss_net(self, module, callbacks=callbacks)
-
-    def _attach_module(self, module):
-        self.net_ = self._make_net(module).initialize()
-        self.module_ = self.net_.module_
+        return callbacks
 
     def _prepare(self, X, session, electrodes, fitting):
         check_head_width(self.d_model, self.n_heads)
@@ -535,22 +611,22 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
         self._validate_params()
         inputs, self.vocabulary_ = self._prepare(X, session, electrodes, fitting=True)
         self.n_patches_ = inputs.arrays["x"].shape[2] // self.patch_size
+        self.n_features_in_ = int(np.shape(X)[1])
+        self.sessions_ = np.array(list(inputs.n_channels), dtype=object)
         self.device_ = resolve_device(self.device)
+        held = holdout_segments(inputs.session, self.validation_fraction)
+        train, valid = _split_inputs(inputs.arrays, held)
+        start = time.perf_counter()
         with seeded(self.random_state):
             module = self._build_module()
-            net = self._make_net(module)
-            start = time.perf_counter()
-            if self.max_epochs > 0:
-                net.fit(make_dataset(inputs.arrays), None)
-            else:
-                net.initialize()
-            self.fit_time_ = time.perf_counter() - start
-        self.net_ = net
-        self.module_ = net.module_
-        self.history_ = [
-            {k: v for k, v in row.items() if k in ("epoch", "train_loss", "dur")}
-            for row in net.history
-        ]
+            net = self._make_net(module, valid_set=valid, callbacks=self._training_callbacks())
+            try:
+                if self.max_epochs > 0:
+                    self._train(net, train)
+                else:
+                    self.net_ = net.initialize()
+            finally:
+                self.fit_time_ = time.perf_counter() - start
         return self
 
     def fit_transform(self, X, y=None, *, session=None, electrodes=None):
@@ -560,7 +636,7 @@ class BaristaTransformer(TorchStateMixin, TransformerMixin, BaseEstimator):
         )
 
     def _forward_inputs(self, X, session, electrodes):
-        check_is_fitted(self, "module_")
+        check_is_fitted(self, "net_")
         inputs, _ = self._prepare(X, session, electrodes, fitting=False)
         return inputs
 
@@ -628,13 +704,10 @@ def _resolve_pretrained(pretrained, init_params, random_state, X, session, elect
             "pretrained must be a BaristaTransformer (fitted, optionally wrapped in "
             f"sklearn.frozen.FrozenEstimator) or None for random init; got {type(inner).__name__}."
         )
-    try:
-        check_is_fitted(inner, "module_")
-    except Exception:
-        if inner is not pretrained:
-            raise ValueError("the BaristaTransformer inside FrozenEstimator is not fitted.") from None
-        inner = copy.deepcopy(inner).fit(X, session=session, electrodes=electrodes)
-    return inner, inner.max_epochs > 0
+    # a fitted encoder is *the* pretrained model (used as is); an unfitted one is pretrained here
+    fitted, _ = resolve_inner(pretrained, lambda t: t.fit(X, session=session, electrodes=electrodes),
+                              name="pretrained", use_fitted=True)
+    return fitted, fitted.max_epochs > 0
 
 
 class _WarmupDecay:
@@ -649,7 +722,7 @@ class _WarmupDecay:
         return self.decay ** (epoch - self.warmup)
 
 
-class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
+class BaristaClassifier(ClassifierMixin, TorchEstimator):
     """Fine-tune a BaRISTA encoder for segment classification (the reference protocol).
 
     Parameters
@@ -676,9 +749,21 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
     lr_decay : float, default=0.99
     batch_size : int, default=32
     max_epochs : int, default=30
+    validation_fraction : float, default=0.1
+        Share of each session's segments held out at its end (in the order of ``X``); scored
+        every epoch as ``valid_loss`` and ``valid_auroc``.
+    selection : {"valid_auroc", "valid_loss", "last"}, default="valid_auroc"
+        Which weights ``fit`` keeps: those of the epoch with the best held-out ROC-AUC (the
+        reference protocol), the lowest held-out loss, or the last epoch. Without held-out
+        segments the last epoch is kept.
+    early_stopping : bool, default=False
+        Stop when ``valid_loss`` has not improved for ``patience`` epochs.
+    patience : int, default=5
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
+    callbacks : list or None, default=None
+        Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``).
 
     Attributes
     ----------
@@ -688,7 +773,12 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
     session_channels_ : list of int
     pretrained_ : bool
         Whether the encoder was pretrained (False = random init).
+    n_features_in_ : int
     module_ : BaristaClassifierModule
+    history_ : skorch.History
+        Per-epoch ``train_loss``, ``valid_loss``, ``valid_auroc``.
+    best_epoch_ : int or None
+        The epoch whose weights were kept (``selection``), 1-based.
     """
 
     _parameter_constraints = {
@@ -702,12 +792,13 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         "warmup_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
         "lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
-        **_PARAMS_COMMON,
+        "selection": [StrOptions({"valid_auroc", "valid_loss", "last"})],
+        **TRAINING_CONSTRAINTS,
     }
     _saved_attributes = (
         "classes_", "vocabulary_", "encoder_params_", "sessions_", "session_channels_",
-        "n_patches_", "max_channels_", "pretrained_", "electrodes_",
+        "n_patches_", "max_channels_", "pretrained_", "electrodes_", "n_features_in_",
+        "best_epoch_",
     )
 
     def __init__(
@@ -724,9 +815,14 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         lr_decay=0.99,
         batch_size=32,
         max_epochs=30,
+        validation_fraction=0.1,
+        selection="valid_auroc",
+        early_stopping=False,
+        patience=5,
         device="auto",
         random_state=None,
         verbose=0,
+        callbacks=None,
     ):
         self.pretrained = pretrained
         self.init_params = init_params
@@ -739,9 +835,14 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         self.lr_decay = lr_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.selection = selection
+        self.early_stopping = early_stopping
+        self.patience = patience
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
 
     def _build_module(self, encoder=None):
         if encoder is None:
@@ -756,30 +857,16 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             session_channels=self.session_channels_,
         )
 
-    def _make_net(self, module):
+    def _training_callbacks(self, validated):
         schedule = _WarmupDecay(self.warmup_epochs, self.lr_decay)
-        return NeuralNet(
-            module=module,
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            optimizer__param_groups=[
-                ("token_weights", {"lr": self.head_lr}),
-                ("classifier.*", {"lr": self.head_lr}),
-            ],
-            lr=self.lr,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            train_split=None,
-            iterator_train__shuffle=True,
-            callbacks=[("lr_schedule", LRScheduler("LambdaLR", lr_lambda=schedule))],
-            device=self.device_,
-            verbose=self.verbose,
-        )
-
-    def _attach_module(self, module):
-        self.net_ = self._make_net(module).initialize()
-        self.module_ = self.net_.module_
+        callbacks = [("lr_schedule", LRScheduler("LambdaLR", lr_lambda=schedule))]
+        if validated:
+            callbacks.append(("valid_auroc", EpochScoring(
+                _valid_auroc, lower_is_better=False, on_train=False, name="valid_auroc")))
+            if self.selection != "last":
+                callbacks.append(("keep_best", KeepBest(
+                    self.selection, lower_is_better=self.selection == "valid_loss")))
+        return callbacks
 
     def _inputs(self, X, session, electrodes, fitting):
         inputs, _ = _prepare(
@@ -847,6 +934,7 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
             self.encoder_params_ = source._encoder_params()
             inputs = self._inputs(X, session, electrodes, fitting=True)
             self.sessions_ = np.array(list(inputs.n_channels), dtype=object)
+            self.n_features_in_ = int(np.shape(X)[1])
             self.session_channels_ = [int(inputs.n_channels[s]) for s in self.sessions_]
             self.max_channels_ = int(inputs.arrays["x"].shape[1])
             self.n_patches_ = int(inputs.arrays["x"].shape[2] // self.encoder_params_["patch_size"])
@@ -859,18 +947,27 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
                 for part in (module.encoder.tokenizer, module.encoder.spatial):
                     for param in part.parameters():
                         param.requires_grad_(False)
-            net = self._make_net(module)
+            labels = encoder_le.transform(y).astype(np.int64)
+            held = holdout_segments(inputs.session, self.validation_fraction)
+            train, valid = _split_inputs(inputs.arrays, held, labels)
+            net = self._make_net(
+                module, valid_set=valid, criterion=torch.nn.CrossEntropyLoss,
+                callbacks=self._training_callbacks(valid is not None),
+                optimizer__param_groups=[("token_weights", {"lr": self.head_lr}),
+                                         ("classifier.*", {"lr": self.head_lr})])
+            self.best_epoch_ = None
             if self.max_epochs > 0:
-                net.fit(make_dataset(inputs.arrays, encoder_le.transform(y).astype(np.int64)), None)
+                self._train(net, train)
+                keep = dict(net.callbacks_).get("keep_best")
+                self.best_epoch_ = keep.epoch_ if keep is not None and keep.epoch_ else \
+                    len(net.history)
             else:
-                net.initialize()
-        self.net_ = net
-        self.module_ = net.module_
+                self.net_ = net.initialize()
         return self
 
     def decision_function(self, X, *, session=None, electrodes=None):
         """Class logits ``(n_segments, n_classes)`` (a column vector for two classes)."""
-        check_is_fitted(self, "module_")
+        check_is_fitted(self, "net_")
         inputs = self._inputs(X, session, electrodes, fitting=False)
         return predict_batches(self.module_, inputs.arrays, self.batch_size, self.device_).astype(
             np.float64
@@ -893,7 +990,7 @@ class BaristaClassifier(TorchStateMixin, ClassifierMixin, BaseEstimator):
         the classifier's state dict, so the loaded classifier predicts identically)."""
         clone = copy.copy(self)
         clone.pretrained = None
-        TorchStateMixin.save(clone, path)
+        TorchEstimator.save(clone, path)
         return self
 
     def __sklearn_tags__(self):

@@ -38,7 +38,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from skdistill.estimators._common import TorchStateMixin
+from skdistill.estimators._common import TorchStateMixin, from_storable, to_storable
 
 __all__ = [
     "TRAINING_CONSTRAINTS",
@@ -90,18 +90,20 @@ class EngineNet(NeuralNet):
 
     def train_step_single(self, batch, **fit_params):
         step = super().train_step_single(batch, **fit_params)
+        loss = step["loss"].detach()
         grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
-        total = step["loss"].detach()
-        if grads:
-            total = total + torch.stack(torch._foreach_norm(grads)).sum() * 0.0
-        if not bool(torch.isfinite(total)):
+        # one sync per batch: the loss plus zero times the gradient norms is finite iff all are
+        probe = loss + torch.stack(torch._foreach_norm(grads)).sum() * 0.0 if grads else loss
+        if not bool(torch.isfinite(probe)):
             epoch = len(self.history)
             batch_no = len(self.history[-1, "batches"]) + 1 if len(self.history) else 1
+            what = (f"the loss is {float(loss)!r}" if not bool(torch.isfinite(loss))
+                    else f"a gradient is not finite (loss {float(loss):.4g})")
             raise TrainingDivergedError(
-                f"training diverged at epoch {epoch}, batch {batch_no}: the loss or a gradient is "
-                f"{float(step['loss'].detach())!r}. The estimator keeps the weights of the last "
-                f"finite step. Try a smaller lr (now {self.lr:g}), check the input scale (e.g. "
-                "z-score the LFP with skdistill.preprocessing.preprocess_lfp), or a smaller batch."
+                f"training diverged at epoch {epoch}, batch {batch_no}: {what}. The estimator "
+                "keeps the weights of the last finite step and stays usable. Try a smaller lr "
+                f"(now {self.lr:g}), check the input scale (e.g. z-score the LFP with "
+                "skdistill.preprocessing.preprocess_lfp), or a smaller batch."
             )
         return step
 
@@ -174,7 +176,7 @@ class TrainingCheckpoint(Callback):
             return
         net.module_.load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
-        net.history = History(state["history"])
+        net.history = History(from_storable(state["history"]))
         torch.set_rng_state(state["torch_rng"])
         if state.get("window_rng") is not None and hasattr(X, "set_rng_state"):
             X.set_rng_state(state["window_rng"])
@@ -186,7 +188,7 @@ class TrainingCheckpoint(Callback):
             "fingerprint": self._key,
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
-            "history": net.history.to_list(),
+            "history": to_storable(net.history.to_list()),
             "torch_rng": torch.get_rng_state(),
             "window_rng": (dataset_train.rng_state() if hasattr(dataset_train, "rng_state")
                            else None),

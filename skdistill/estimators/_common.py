@@ -1,4 +1,4 @@
-"""Helpers shared by all skorch-backed estimators: devices, seeding, the skorch engine, save/load.
+"""Helpers shared by all skorch-backed estimators: devices, seeding, batched prediction, save/load.
 
 Public estimators *wrap* a skorch ``NeuralNet`` (built in ``fit``, kept as ``net_``) rather than
 inherit from it: a raw skorch net fails most of sklearn's common checks, a thin wrapper passes them.
@@ -12,16 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skorch import NeuralNet
 from skorch.dataset import Dataset
 from sklearn.utils import check_random_state
 
 __all__ = [
     "check_head_width",
-    "make_loss_net",
     "resolve_device",
     "seeded",
-    "LossNet",
     "TorchStateMixin",
     "predict_batches",
 ]
@@ -56,47 +53,6 @@ def seeded(random_state):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield seed
-
-
-class LossNet(NeuralNet):
-    """skorch engine for modules whose ``forward`` returns a dict with a ``"loss"`` entry.
-
-    Self-supervised objectives compute their loss inside the module (the masking and the
-    targets are part of the model); skorch still owns the loop, callbacks, history, devices.
-    Supervised modules may instead return a tensor, scored by ``criterion`` as usual.
-    """
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        if isinstance(y_pred, dict):
-            return y_pred["loss"]
-        return super().get_loss(y_pred, y_true, X=X, training=training)
-
-    def infer(self, x, **fit_params):
-        # skorch moves dict inputs to the device key by key; keep that behaviour.
-        return super().infer(x, **fit_params)
-
-
-def make_loss_net(estimator, module, *, callbacks=None, max_epochs=None):
-    """The skorch engine of every estimator whose module computes its own loss.
-
-    AdamW, shuffled mini-batches and no internal validation split (splits are the user's CV's
-    job); ``lr``, ``weight_decay``, ``batch_size``, ``max_epochs``, ``device_`` and ``verbose``
-    are read from ``estimator``.
-    """
-    return LossNet(
-        module=module,
-        criterion=torch.nn.MSELoss,  # unused: the module returns its own loss
-        optimizer=torch.optim.AdamW,
-        optimizer__weight_decay=estimator.weight_decay,
-        lr=estimator.lr,
-        max_epochs=estimator.max_epochs if max_epochs is None else max_epochs,
-        batch_size=estimator.batch_size,
-        iterator_train__shuffle=True,
-        train_split=None,
-        callbacks=callbacks,
-        device=estimator.device_,
-        verbose=estimator.verbose,
-    )
 
 
 def check_head_width(d_model, n_heads):
@@ -139,7 +95,7 @@ def _is_plain(value) -> bool:
     return False
 
 
-def _to_storable(value):
+def to_storable(value):
     if isinstance(value, np.ndarray):
         if value.dtype == object or value.dtype.kind in "US":
             return {"__ndarray_str__": [str(v) for v in value.tolist()]}
@@ -149,25 +105,25 @@ def _to_storable(value):
     if isinstance(value, (np.floating,)):
         return float(value)
     if isinstance(value, tuple):
-        return {"__tuple__": [_to_storable(v) for v in value]}
+        return {"__tuple__": [to_storable(v) for v in value]}
     if isinstance(value, list):
-        return [_to_storable(v) for v in value]
+        return [to_storable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _to_storable(v) for k, v in value.items()}
+        return {str(k): to_storable(v) for k, v in value.items()}
     return value
 
 
-def _from_storable(value):
+def from_storable(value):
     if isinstance(value, dict):
         if "__ndarray__" in value:
             return value["__ndarray__"].numpy()
         if "__ndarray_str__" in value:
             return np.array(value["__ndarray_str__"], dtype=object)
         if "__tuple__" in value:
-            return tuple(_from_storable(v) for v in value["__tuple__"])
-        return {k: _from_storable(v) for k, v in value.items()}
+            return tuple(from_storable(v) for v in value["__tuple__"])
+        return {k: from_storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_from_storable(v) for v in value]
+        return [from_storable(v) for v in value]
     return value
 
 
@@ -187,11 +143,11 @@ def _payload(estimator):
     net = getattr(estimator, "net_", None)
     return {
         "class": type(estimator).__name__,
-        "params": _to_storable(params),
-        "attributes": {a: _to_storable(getattr(estimator, a)) for a in estimator._saved_attributes
+        "params": to_storable(params),
+        "attributes": {a: to_storable(getattr(estimator, a)) for a in estimator._saved_attributes
                        if hasattr(estimator, a)},
         "state_dict": {k: v.detach().cpu() for k, v in estimator.module_.state_dict().items()},
-        "history": _to_storable(net.history.to_list()) if net is not None else [],
+        "history": to_storable(net.history.to_list()) if net is not None else [],
         "estimators": {name: _payload(getattr(estimator, name))
                        for name in getattr(estimator, "_saved_estimators", ())},
     }
@@ -207,12 +163,12 @@ def _restore(cls, payload, device, path):
             f"skdistill.{payload.get('class')}.load(path)."
         )
     try:
-        estimator = cls(**_from_storable(payload["params"]))
+        estimator = cls(**from_storable(payload["params"]))
     except TypeError as exc:
         raise ValueError(f"{path}: the stored parameters do not fit {cls.__name__} ({exc}).") from None
     for name, value in payload["attributes"].items():
         if name in cls._saved_attributes:  # files of older versions may hold derived ones
-            setattr(estimator, name, _from_storable(value))
+            setattr(estimator, name, from_storable(value))
     estimator.device_ = resolve_device(device)
     for name, nested in payload.get("estimators", {}).items():
         import skdistill
@@ -225,7 +181,7 @@ def _restore(cls, payload, device, path):
         raise ValueError(f"{path}: the stored weights do not match the model they describe "
                          f"({str(exc).splitlines()[0]}).") from None
     estimator._attach_module(module.to(estimator.device_))
-    history = _from_storable(payload.get("history") or [])
+    history = from_storable(payload.get("history") or [])
     estimator.net_.history = History(history)
     return estimator
 

@@ -12,8 +12,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from skdistill.data import check_paired
-from skdistill.estimators._base import resolve_inner
-from skdistill.estimators._common import TorchStateMixin, resolve_device, seeded
+from skdistill.estimators._base import TorchEstimator, resolve_inner
+from skdistill.estimators._common import resolve_device, seeded
 from skdistill.estimators._encoders import LFPTransformer, MaskedSpikeTransformer
 from skdistill.nn._distill import DistillationStudent
 from skdistill.preprocessing import SpikeSmoother
@@ -334,5 +334,5 @@ class DistilledLFPTransformer(LFPTransformer):
         """
         plain = copy.copy(self)
         plain.teacher = None
-        TorchStateMixin.save(plain, path)
+        TorchEstimator.save(plain, path)
         return self
