@@ -25,7 +25,6 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from skdistill.data import check_epochs, check_session
 from skdistill.estimators._base import TRAINING_CONSTRAINTS, TorchEstimator, resolve_inner
 from skdistill.estimators._common import (
     check_head_width,
@@ -34,8 +33,9 @@ from skdistill.estimators._common import (
     resolve_device,
     seeded,
 )
+from skdistill.estimators._electrodes import COORD_RANGE_MM, ElectrodeLayout, tables_to_plain
+from skdistill.spatial._scales import get_scale
 from skdistill.nn._barista import (
-    SPATIAL_SCALES,
     BaristaClassifierModule,
     BaristaEncoder,
     BaristaPretrainer,
@@ -62,240 +62,10 @@ BARISTA_PAPER_PARAMS = {
     "max_epochs": 70,
 }
 
-#: MNI range (mm, every axis) split into ``coord_bins`` bins for the channel encoding; it holds
-#: the whole MNI152 brain (x -90..91, y -126..91, z -72..109). Outside values are clipped.
-COORD_RANGE_MM = (-130.0, 130.0)
-
-_UNKNOWN = "unknown"
-
-
-# --------------------------------------------------------------------------- electrode tables
-
-
-def _region_labels(table: pd.DataFrame, column: str, session: str) -> np.ndarray:
-    """Region label per channel; 'unknown' (any case) marks an explicit unknown region.
-
-    Lobes are told apart by hemisphere when the table has a ``hemisphere`` column (the
-    reference's lobe ids are lobe x hemisphere).
-    """
-    if column not in table.columns:
-        raise ValueError(
-            f"electrodes[{session!r}] has no {column!r} column, which the {column} spatial scale "
-            "needs; label the contacts with skdistill.spatial.electrode_table(names, coords_mm) "
-            f"or add a {column!r} column (use 'unknown' where the region is not known)."
-        )
-    values = table[column]
-    missing = values.isna() | (values.astype(str).str.strip() == "")
-    if missing.any():
-        names = _channel_names(table)[missing.to_numpy()]
-        raise ValueError(
-            f"electrodes[{session!r}]: {int(missing.sum())} channel(s) have no {column}: "
-            f"{', '.join(map(str, names[:10]))}. Label them with skdistill.spatial."
-            f"electrode_table, or set their {column} to 'unknown' explicitly."
-        )
-    labels = values.astype(str).str.strip().to_numpy(dtype=object)
-    unknown = np.char.lower(labels.astype(str)) == _UNKNOWN
-    if column == "lobe" and "hemisphere" in table.columns:
-        hemi = table["hemisphere"].fillna("").astype(str).str.strip().to_numpy(dtype=object)
-        labels = np.array(
-            [f"{lobe}-{h}" if h and h.lower() != _UNKNOWN else lobe for lobe, h in zip(labels, hemi)],
-            dtype=object,
-        )
-    labels[unknown] = _UNKNOWN
-    return labels
-
-
-def _channel_names(table):
-    if "name" in table.columns:
-        return table["name"].astype(str).to_numpy()
-    return np.array([f"row {i}" for i in range(len(table))])
-
-
-def _coordinates(table: pd.DataFrame, session: str) -> np.ndarray:
-    cols = [c for c in ("x", "y", "z") if c not in table.columns]
-    if cols:
-        raise ValueError(
-            f"electrodes[{session!r}] lacks the coordinate column(s) {cols}; the 'channel' "
-            "spatial encoding needs MNI x, y, z in mm. Use spatial_encoding='parcel' or 'lobe', "
-            "or add the coordinates."
-        )
-    coords = table[["x", "y", "z"]].to_numpy(dtype=float)
-    bad = ~np.isfinite(coords).all(axis=1)
-    if bad.any():
-        names = _channel_names(table)[bad]
-        raise ValueError(
-            f"electrodes[{session!r}]: {int(bad.sum())} channel(s) have no coordinates: "
-            f"{', '.join(map(str, names[:10]))}. The 'channel' spatial encoding needs MNI x, y, z "
-            "(mm) for every channel; drop these channels or use spatial_encoding='parcel'/'lobe'."
-        )
-    return coords
-
-
-def _coordinate_bins(coords, coord_bins):
-    lo, hi = COORD_RANGE_MM
-    idx = np.floor((coords - lo) / (hi - lo) * coord_bins).astype(np.int64)
-    return np.clip(idx, 0, coord_bins - 1)
-
-
-def _group_ids(table, scale, session):
-    """Compact group number per channel at the masking scale; unknown regions are singletons."""
-    n = len(table)
-    if scale == "channel":
-        return np.arange(n)
-    labels = _region_labels(table, scale, session)
-    groups = np.empty(n, dtype=np.int64)
-    index = {}
-    for i, label in enumerate(labels):
-        key = ("__channel__", i) if label == _UNKNOWN else label
-        groups[i] = index.setdefault(key, len(index))
-    return groups
-
-
-class _Inputs:
-    """Validated, model-ready arrays for one call: the dict passed to the modules' forward."""
-
-    def __init__(self, arrays, session, n_channels):
-        self.arrays = arrays
-        self.session = session
-        self.n_channels = n_channels  # real channels per session
-
-
-def _infer_session(X, tables, name):
-    """Session of each segment when none is given: the only table, or the unique table whose
-    length equals the segment's number of present (not all-NaN) channel rows."""
-    if len(tables) == 1:
-        return np.full(len(X), next(iter(tables)), dtype=object)
-    n_real = (~np.isnan(X).all(axis=2)).sum(axis=1)
-    by_length = {}
-    for label, table in tables.items():
-        by_length.setdefault(len(table), []).append(label)
-    out = np.empty(len(X), dtype=object)
-    for count in np.unique(n_real):
-        found = by_length.get(int(count), [])
-        if len(found) != 1:
-            why = "no electrode table has" if not found else f"sessions {found} all have"
-            raise ValueError(
-                f"session was not given and cannot be inferred: {why} {count} channels, the "
-                f"number present in some segments of {name}. Pass session=... (one label per "
-                "segment; with metadata routing, set_transform_request(session=True))."
-            )
-        out[n_real == count] = found[0]
-    return out
-
-
-def _tables_to_plain(tables):
-    keep = ("name", "x", "y", "z", "parcel", "lobe", "hemisphere")
-    return {
-        str(s): {c: t[c].tolist() for c in t.columns if c in keep} for s, t in tables.items()
-    }
-
-
-def _prepare(X, session, electrodes, *, spatial_encoding, mask_scale, patch_size, coord_bins,
-             vocabulary=None, max_channels=None, fitted_tables=None, name="X"):
-    """Validate ``X``/``session``/``electrodes`` and build the forward inputs.
-
-    ``fitted_tables`` (plain dicts of the tables seen at fit) stand in for ``electrodes`` when
-    it is None, and ``session`` is inferred when None (see :func:`_infer_session`): sklearn's
-    scorers call ``predict_proba(X)`` without metadata.
-
-    Returns the :class:`_Inputs` and the region vocabulary (learned when ``vocabulary`` is None).
-    """
-    X = check_epochs(X, name=name, allow_nan=True)
-    n_segments, n_columns, n_times = X.shape
-    if n_times < patch_size:
-        raise ValueError(
-            f"{name} has {n_times} samples per segment, fewer than patch_size={patch_size}; use "
-            "longer segments or a smaller patch_size."
-        )
-    if electrodes is None and fitted_tables is not None:
-        electrodes = {s: pd.DataFrame(t) for s, t in fitted_tables.items()}
-    if electrodes is None:
-        raise ValueError(
-            "electrodes is required: a dict {session: DataFrame} with one row per channel of X "
-            "(name, x, y, z in MNI mm, parcel, lobe), e.g. from skdistill.spatial."
-            "electrode_table. With metadata routing, request it with set_fit_request(electrodes="
-            "True) / set_transform_request(electrodes=True)."
-        )
-    if not isinstance(electrodes, dict):
-        raise ValueError(
-            f"electrodes must be a dict {{session: DataFrame}}; got {type(electrodes).__name__}."
-        )
-    tables = {str(k): v for k, v in electrodes.items()}
-    if not tables:
-        raise ValueError("electrodes is an empty dict; give one table per session.")
-    if session is None:
-        session = _infer_session(X, tables, name)
-    session = check_session(session, n_segments)
-    labels = list(pd.unique(session))
-    missing = [s for s in labels if s not in tables]
-    if missing:
-        raise ValueError(
-            f"electrodes has no table for session(s) {missing}; known: {sorted(tables)}. Pass "
-            "one electrode table per session present in X."
-        )
-    for s in labels:
-        if not isinstance(tables[s], pd.DataFrame):
-            raise ValueError(f"electrodes[{s!r}] must be a pandas DataFrame; got {type(tables[s]).__name__}.")
-        if len(tables[s]) == 0 or len(tables[s]) > n_columns:
-            raise ValueError(
-                f"electrodes[{s!r}] has {len(tables[s])} rows but X has {n_columns} channel rows; "
-                "give one row per real channel (padding channels come after them)."
-            )
-
-    used = max(len(tables[s]) for s in labels)
-    width = used if max_channels is None else max_channels
-    if used > width:
-        raise ValueError(
-            f"a session has {used} channels but the model was fitted with at most {width}."
-        )
-    kind = spatial_encoding
-    if vocabulary is None and kind != "channel":
-        found = sorted({l for s in labels for l in _region_labels(tables[s], kind, s)} - {_UNKNOWN})
-        vocabulary = np.array(found, dtype=object)
-    lookup = {} if vocabulary is None else {str(v): i + 1 for i, v in enumerate(vocabulary)}
-
-    k = 3 if kind == "channel" else 1
-    x_out = np.zeros((n_segments, width, n_times), dtype=np.float32)
-    spatial_ids = np.zeros((n_segments, width, k), dtype=np.int64)
-    group_ids = np.full((n_segments, width), -1, dtype=np.int64)
-    channel_mask = np.zeros((n_segments, width), dtype=bool)
-    n_channels = {}
-    for s in labels:
-        rows = np.flatnonzero(session == s)
-        table = tables[s]
-        n_ch = len(table)
-        n_channels[s] = n_ch
-        block = X[rows]
-        real, pad = block[:, :n_ch], block[:, n_ch:]
-        if np.isnan(real).any():
-            ch = int(np.flatnonzero(np.isnan(real).any(axis=(0, 2)))[0])
-            raise ValueError(
-                f"{name} has NaN inside channel {_channel_names(table)[ch]!r} (row {ch}) of session "
-                f"{s!r}, which its electrode table lists as present. NaN marks padding channels "
-                "only (rows after the table); interpolate or drop the bad samples first."
-            )
-        if pad.size and not np.isnan(pad).all():
-            raise ValueError(
-                f"{name} has values in channel rows {n_ch}..{n_columns - 1} of session {s!r}, but "
-                f"its electrode table lists only {n_ch} channels; channels beyond the table are "
-                "padding and must be all-NaN (or add them to the table)."
-            )
-        # Per-segment, per-channel z-score (the reference normalisation); flat channels -> 0.
-        mean = real.mean(axis=2, keepdims=True)
-        std = real.std(axis=2, keepdims=True)
-        x_out[rows, :n_ch] = np.where(std > 0, (real - mean) / np.where(std > 0, std, 1), 0.0)
-        if kind == "channel":
-            ids = _coordinate_bins(_coordinates(table, s), coord_bins)
-        else:
-            ids = np.array([lookup.get(l, 0) for l in _region_labels(table, kind, s)])[:, None]
-        spatial_ids[rows, :n_ch] = ids
-        if mask_scale is not None:
-            group_ids[rows, :n_ch] = _group_ids(table, mask_scale, s)
-        channel_mask[rows, :n_ch] = True
-    arrays = {"x": x_out, "spatial_ids": spatial_ids, "channel_mask": channel_mask}
-    if mask_scale is not None:
-        arrays["group_ids"] = group_ids
-    return _Inputs(arrays, session, n_channels), vocabulary
+def _nn_spatial_kind(name):
+    """The spatial table layout of a registered scale, as the torch module names it: one table per
+    MNI axis (``"channel"``) or one region table with an unknown row (``"parcel"``)."""
+    return "channel" if get_scale(name).kind == "coordinates" else "parcel"
 
 
 class _EMATarget(Callback):
@@ -460,8 +230,8 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
     """
 
     _parameter_constraints = {
-        "spatial_encoding": [StrOptions(set(SPATIAL_SCALES))],
-        "mask_scale": [StrOptions(set(SPATIAL_SCALES))],
+        "spatial_encoding": [str],  # a registered scale: skdistill.spatial.spatial_scales()
+        "mask_scale": [str],
         "mask_ratio": [Interval(numbers.Real, 0, 1, closed="right")],
         "patch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "d_model": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -542,17 +312,19 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         self.callbacks = callbacks
 
     # ---- model construction (also used by load())
-    def _n_spatial_ids(self):
-        if self.spatial_encoding == "channel":
-            return self.coord_bins
-        return len(self.vocabulary_) + 1
+    def _layout(self, fitting):
+        return ElectrodeLayout(
+            self.spatial_encoding, self.mask_scale if fitting else None,
+            patch_size=self.patch_size, coord_bins=self.coord_bins,
+            vocabulary=None if fitting else getattr(self, "vocabulary_", None),
+            tables=None if fitting else getattr(self, "electrodes_", None))
 
     def _encoder_params(self):
         return {
             "patch_size": self.patch_size,
             "d_model": self.d_model,
-            "spatial_encoding": self.spatial_encoding,
-            "n_spatial_ids": self._n_spatial_ids(),
+            "spatial_encoding": _nn_spatial_kind(self.spatial_encoding),
+            "n_spatial_ids": self._layout(fitting=False).n_spatial_ids,
             "n_layers": self.n_layers,
             "n_heads": self.n_heads,
             "mlp_ratio": self.mlp_ratio,
@@ -577,19 +349,12 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
 
     def _prepare(self, X, session, electrodes, fitting):
         check_head_width(self.d_model, self.n_heads)
-        inputs, vocabulary = _prepare(
-            X, session, electrodes,
-            spatial_encoding=self.spatial_encoding,
-            mask_scale=self.mask_scale if fitting else None,
-            patch_size=self.patch_size,
-            coord_bins=self.coord_bins,
-            vocabulary=None if fitting else self.vocabulary_,
-            fitted_tables=None if fitting else self.electrodes_,
-        )
-        if fitting:
-            tables = {str(k): v for k, v in electrodes.items()}
-            self.electrodes_ = _tables_to_plain({s: tables[s] for s in inputs.n_channels})
-        return inputs, vocabulary
+        layout = self._layout(fitting)
+        if not fitting:
+            return layout.transform(X, session, electrodes)
+        inputs = layout.fit(X, session, electrodes)
+        self.vocabulary_, self.electrodes_ = layout.vocabulary, layout.tables
+        return inputs
 
     def fit(self, X, y=None, *, session=None, electrodes=None):
         """Pretrain by masked latent reconstruction.
@@ -609,7 +374,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         self
         """
         self._validate_params()
-        inputs, self.vocabulary_ = self._prepare(X, session, electrodes, fitting=True)
+        inputs = self._prepare(X, session, electrodes, fitting=True)
         self.n_patches_ = inputs.arrays["x"].shape[2] // self.patch_size
         self.n_features_in_ = int(np.shape(X)[1])
         self.sessions_ = np.array(list(inputs.n_channels), dtype=object)
@@ -637,8 +402,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
 
     def _forward_inputs(self, X, session, electrodes):
         check_is_fitted(self, "net_")
-        inputs, _ = self._prepare(X, session, electrodes, fitting=False)
-        return inputs
+        return self._prepare(X, session, electrodes, fitting=False)
 
     def transform(self, X, *, session=None, electrodes=None):
         """One embedding per segment: mean of the contextual tokens over channels and patches.
@@ -798,7 +562,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
     _saved_attributes = (
         "classes_", "vocabulary_", "encoder_params_", "sessions_", "session_channels_",
         "n_patches_", "max_channels_", "pretrained_", "electrodes_", "n_features_in_",
-        "best_epoch_",
+        "best_epoch_", "spatial_encoding_",
     )
 
     def __init__(
@@ -869,19 +633,17 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         return callbacks
 
     def _inputs(self, X, session, electrodes, fitting):
-        inputs, _ = _prepare(
-            X, session, electrodes,
-            spatial_encoding=self.encoder_params_["spatial_encoding"],
-            mask_scale=None,
+        layout = ElectrodeLayout(
+            getattr(self, "spatial_encoding_", self.encoder_params_["spatial_encoding"]),
             patch_size=self.encoder_params_["patch_size"],
             coord_bins=self.encoder_params_["n_spatial_ids"],
-            vocabulary=self.vocabulary_,
-            max_channels=None if fitting else self.max_channels_,
-            fitted_tables=None if fitting else self.electrodes_,
-        )
+            vocabulary=self.vocabulary_, tables=None if fitting else self.electrodes_)
         if fitting:
-            tables = {str(k): v for k, v in electrodes.items()}
-            self.electrodes_ = _tables_to_plain({s: tables[s] for s in inputs.n_channels})
+            inputs = layout.transform(X, session, electrodes)
+            self.electrodes_ = tables_to_plain(
+                {s: {str(k): v for k, v in electrodes.items()}[s] for s in inputs.n_channels})
+        else:
+            inputs = layout.transform(X, session, electrodes, max_channels=self.max_channels_)
         n_patches = inputs.arrays["x"].shape[2] // self.encoder_params_["patch_size"]
         if not fitting and n_patches != self.n_patches_:
             raise ValueError(
@@ -931,6 +693,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
                 self.pretrained, self.init_params, self.random_state, X, session, electrodes
             )
             self.vocabulary_ = source.vocabulary_
+            self.spatial_encoding_ = source.spatial_encoding
             self.encoder_params_ = source._encoder_params()
             inputs = self._inputs(X, session, electrodes, fitting=True)
             self.sessions_ = np.array(list(inputs.n_channels), dtype=object)

@@ -6,7 +6,10 @@
 * :func:`atlas_lookup` -- the raw label of the voxel (white matter included);
 * :func:`lobe_of`, :func:`hemisphere_of`, :func:`lobe_table` -- parcel -> lobe, hemisphere;
 * :func:`electrode_table`, :func:`parse_contact_name`, :func:`shaft_neighbours` -- per-session
-  electrode tables and the neighbour lookup of the shaft Laplacian re-reference.
+  electrode tables and the neighbour lookup of the shaft Laplacian re-reference;
+* :func:`register_scale`, :func:`get_scale`, :func:`spatial_scales` -- the registry of spatial
+  scales (channel coordinates, parcel, lobe, and any you add) that BaRISTA's spatial encoding and
+  masking read.
 
 See ``docs/spatial.md`` for the atlases, their licences and the lobe convention.
 """
@@ -29,6 +32,15 @@ from skdistill.spatial._lobes import (
     hemisphere_of,
     lobe_of,
     lobe_table,
+)
+from skdistill.spatial._scales import (
+    CoordinateScale,
+    LobeScale,
+    RegionScale,
+    SpatialScale,
+    get_scale,
+    register_scale,
+    spatial_scales,
 )
 from skdistill.spatial._shafts import (
     ELECTRODE_COLUMNS,
@@ -57,4 +69,11 @@ __all__ = [
     "electrode_table",
     "parse_contact_name",
     "shaft_neighbours",
+    "SpatialScale",
+    "CoordinateScale",
+    "RegionScale",
+    "LobeScale",
+    "register_scale",
+    "get_scale",
+    "spatial_scales",
 ]
