@@ -126,8 +126,8 @@ def _raised_by_skdistill(exc: BaseException) -> bool:
 def _names_argument(message: str, target: Target, case: Case) -> bool:
     words = list(case.kwargs) + list(target.arg_names)
     for value in case.kwargs.values():
-        if isinstance(value, (str, os.PathLike)):
-            words.append(Path(value).name)
+        if isinstance(value, (str, os.PathLike)) and os.sep in str(value):
+            words += [Path(value).name, str(Path(value).parent)]
     return any(w and w in message for w in words)
 
 
@@ -160,7 +160,8 @@ def classify(target: Target, case: Case) -> tuple[str, str]:
     finally:
         if use_alarm:
             signal.signal(signal.SIGALRM, old)
-    warned = [w for w in caught if str(w.filename).startswith(_PKG)]
+    # a warning raised by skdistill points at skdistill or (stacklevel) at its caller, this file
+    warned = [w for w in caught if str(w.filename).startswith(_PKG) or str(w.filename) == __file__]
     if case.invalid and not case.either:
         if warned:
             return "result", f"warned: {warned[0].message}"
@@ -638,8 +639,8 @@ def _targets_io():
         kw["bin_size"] = d(numbers([0.01, 0.1], [0, -1.0, 1e-9, "a"]))
         if not _positive(kw["bin_size"]):
             problems.append("bin_size invalid")
-        elif kw["bin_size"] < 1e-6:
-            problems.append("bin_size would allocate > 100 GiB")
+        elif kw["bin_size"] < 1e-6 and choice == "auto":
+            problems.append("bin_size would allocate > 100 GiB for the behaviour bins")
         choice = d(st.sampled_from(["auto", "none", "bad", "str"]))
         kw["behavior_channels"] = {"auto": "auto", "none": [], "bad": ["NOPE"], "str": "MOV_RIGHT"}[choice]
         if choice in ("bad", "str"):

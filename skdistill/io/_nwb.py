@@ -49,8 +49,8 @@ def _chunked_series(series, first: int, last: int, path, dtype, chunk_bytes) -> 
     data = series.data
     shape = data.shape
     n_channels = 1 if len(shape) == 1 else int(np.prod(shape[1:]))
-    item = np.dtype(getattr(data, "dtype", np.float64)).itemsize
-    rows = max(1, int(chunk_bytes // max(n_channels * max(item, np.dtype(dtype).itemsize), 1)))
+    # chunk_bytes bounds the float64 working copy of one chunk
+    rows = max(1, int(chunk_bytes // (n_channels * 8)))
     out = np.empty((last - first, n_channels), dtype=dtype)
     scale = float(series.conversion)
     offset = float(getattr(series, "offset", 0.0) or 0.0)
@@ -68,11 +68,14 @@ def _chunked_series(series, first: int, last: int, path, dtype, chunk_bytes) -> 
                 f"'{path}': rows {a}..{b} of ElectricalSeries {series.name!r} cannot be read "
                 f"({type(exc).__name__}: {exc}); the file is truncated or corrupt."
             ) from None
-        chunk = chunk.reshape(b - a, n_channels).astype(float) * scale + offset
+        chunk = chunk.reshape(b - a, n_channels).astype(np.float64)
+        chunk *= scale
+        if offset:
+            chunk += offset
         if channel_scale is not None:
             chunk *= channel_scale
         with np.errstate(invalid="ignore"):
-            bad = np.abs(chunk) > FLOAT32_MAX
+            bad = ~(np.abs(chunk, out=np.empty_like(chunk)) <= FLOAT32_MAX) & ~np.isnan(chunk)
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])
             raise ValueError(

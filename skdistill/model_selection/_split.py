@@ -160,6 +160,7 @@ class SegmentSplit(_GroupsRequested, BaseCrossValidator):
         raise NotImplementedError
 
     def split(self, X, y=None, groups=None):
+        self._check()
         wanted = {"val+test": ("val", "test"), "test": ("test",), "val": ("val",)}[self.evaluate_on]
         for k in range(self.n_splits):
             roles = self.assign(X, groups, split=k)

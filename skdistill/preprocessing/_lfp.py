@@ -198,6 +198,13 @@ def common_average_reference(signal):
         raise ValueError(
             f"common_average_reference needs a 2-D (samples, channels) array; got shape {x.shape}."
         )
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(x) > np.finfo(np.float32).max
+    if huge.any():
+        raise ValueError(
+            "signal holds infinite values or values beyond the float32 range; the channel mean "
+            "would spread them to every channel. Interpolate bad samples or drop the channel first."
+        )
     present = ~np.all(np.isnan(x), axis=0)
     out = x.copy()
     out[:, present] -= x[:, present].mean(axis=1, keepdims=True)
