@@ -637,11 +637,11 @@ def _targets_io():
         kw = {"vhdr_path": str(sample_files()["vhdr"])}
         problems = []
         kw["bin_size"] = d(numbers([0.01, 0.1], [0, -1.0, 1e-9, "a"]))
+        choice = d(st.sampled_from(["auto", "none", "bad", "str"]))
         if not _positive(kw["bin_size"]):
             problems.append("bin_size invalid")
         elif kw["bin_size"] < 1e-6 and choice == "auto":
             problems.append("bin_size would allocate > 100 GiB for the behaviour bins")
-        choice = d(st.sampled_from(["auto", "none", "bad", "str"]))
         kw["behavior_channels"] = {"auto": "auto", "none": [], "bad": ["NOPE"], "str": "MOV_RIGHT"}[choice]
         if choice in ("bad", "str"):
             problems.append("behavior_channels invalid")

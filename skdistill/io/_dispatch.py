@@ -36,6 +36,12 @@ def _unknown(path: Path, detail: str) -> ValueError:
     return ValueError(f"Unknown file layout for '{path}': {detail}. Supported layouts:\n  - {layouts}")
 
 
+def _corrupt(path: Path, exc: BaseException) -> ValueError:
+    return ValueError(
+        f"'{path}' is a corrupt HDF5 file ({type(exc).__name__}: {exc}); copy or download it again."
+    )
+
+
 def _nwb_version(path: Path) -> str:
     with open_hdf5(path, "NWB file") as f:
         version = f.attrs.get("nwb_version", "")
@@ -122,8 +128,11 @@ def read_recording(path, bin_size=0.01, **kwargs) -> Recording:
             raise _unknown(path, "an .nwb file that is not HDF5")
         version = _nwb_version(path)
         if version.lstrip("NWB-").startswith("1") or not version:
-            with open_hdf5(path, "NWB 1 file") as f:
-                has_broadband = _find_broadband(f) is not None
+            try:
+                with open_hdf5(path, "NWB 1 file") as f:
+                    has_broadband = _find_broadband(f) is not None
+            except (OSError, RuntimeError, KeyError) as exc:
+                raise _corrupt(path, exc) from None
             if has_broadband:
                 return _indy_broadband_recording(path, bin_size, kwargs.get("session"))
             raise _unknown(path, f"an NWB 1 file (nwb_version {version or 'missing'}) without a broadband series")
@@ -132,8 +141,11 @@ def read_recording(path, bin_size=0.01, **kwargs) -> Recording:
         return read_bids_ieeg(path, bin_size, **kwargs)
     if suffix == ".mat":
         if h5py.is_hdf5(path):
-            with open_hdf5(path, "MATLAB v7.3 file") as f:
-                keys = sorted(f.keys())
+            try:
+                with open_hdf5(path, "MATLAB v7.3 file") as f:
+                    keys = sorted(f.keys())
+            except (OSError, RuntimeError, KeyError) as exc:
+                raise _corrupt(path, exc) from None
             if {"t", "cursor_pos"} <= set(keys):
                 return load_indy(path, bin_size=bin_size, **kwargs)
             raise _unknown(path, f"a MAT v7.3 file holding {[k for k in keys if not k.startswith('#')]}, "
