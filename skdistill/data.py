@@ -29,12 +29,47 @@ __all__ = [
     "check_spike_counts",
     "check_epochs",
     "check_paired",
+    "check_target",
     "present_channels",
     "DEFAULT_SESSION",
+    "FLOAT32_MAX",
 ]
 
 #: label given to every row when no ``session`` is passed
 DEFAULT_SESSION = "session-0"
+
+#: the largest magnitude the models can hold: they compute in float32, so a finite float64 value
+#: beyond it would become infinity there
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _rate_or_none(value, name: str, session: str):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(
+            f"Recording {session!r}: {name} must be a positive rate in Hz (e.g. 100.0); got "
+            f"{value!r} of type {type(value).__name__}."
+        )
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"Recording {session!r}: {name} must be a positive, finite rate in Hz (e.g. 100.0 for "
+            f"10 ms bins); got {value!r}."
+        )
+    return float(value)
+
+
+def _numeric_2d(value, name: str, session: str) -> np.ndarray:
+    value = np.asarray(value)
+    if value.dtype.kind not in "biuf":
+        try:
+            value = value.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Recording {session!r}: {name} must be numeric; got an array of dtype "
+                f"{value.dtype}."
+            ) from None
+    return value
 
 
 @dataclass
@@ -85,12 +120,22 @@ class Recording:
     annotations: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.session = str(self.session)
+        self.session = _session_label(self.session, "Recording session")
+        self.bin_rate = _rate_or_none(self.bin_rate, "bin_rate", self.session)
+        self.lfp_rate = _rate_or_none(self.lfp_rate, "lfp_rate", self.session)
+        if isinstance(self.t_start, bool) or not isinstance(
+            self.t_start, (int, float, np.integer, np.floating)
+        ) or not np.isfinite(self.t_start):
+            raise ValueError(
+                f"Recording {self.session!r}: t_start must be a finite time in seconds; got "
+                f"{self.t_start!r}."
+            )
+        self.t_start = float(self.t_start)
         for name in ("spikes", "behavior", "lfp"):
             value = getattr(self, name)
             if value is None:
                 continue
-            value = np.asarray(value)
+            value = _numeric_2d(value, name, self.session)
             if value.ndim == 1:
                 value = value[:, None]
             if value.ndim != 2:
@@ -98,7 +143,17 @@ class Recording:
                     f"Recording {self.session!r}: {name} must be 2-D (rows = time, columns = "
                     f"channels); got shape {value.shape}."
                 )
+            if 0 in value.shape:
+                raise ValueError(
+                    f"Recording {self.session!r}: {name} is empty (shape {value.shape}); pass None "
+                    "for a modality the recording does not have."
+                )
             setattr(self, name, value)
+        if self.behavior is not None and np.isinf(self.behavior).any():
+            raise ValueError(
+                f"Recording {self.session!r}: behavior contains infinity; NaN marks bins outside a "
+                "behaviour series' own time range, infinity is never valid."
+            )
         if (self.spikes is not None or self.behavior is not None) and not self.bin_rate:
             raise ValueError(
                 f"Recording {self.session!r}: bin_rate (Hz) is required with spikes or behavior."
@@ -165,16 +220,51 @@ class Recording:
 # --------------------------------------------------------------------------- sessions
 
 
+def _is_missing(value) -> bool:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return True
+    return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
+
+
+def _session_label(value, what: str = "session") -> str:
+    """One session label as ``str``; ``None``/NaN are refused (they would become 'None'/'nan')."""
+    if _is_missing(value):
+        raise ValueError(
+            f"{what} is {value!r}; every recording needs a session label (a string such as "
+            "'MonkeyI_20160622_01')."
+        )
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
 def check_session(session, n_rows: int) -> np.ndarray:
     """Validate per-row session labels; ``None`` means one session for all rows.
+
+    Labels are compared as strings, so labels that differ in type but not in text (the int
+    ``1`` and the string ``"1"``) are refused rather than merged, and a missing label (``None``,
+    NaN) is refused rather than becoming the session ``'None'``/``'nan'``.
 
     Returns an object array of ``str`` labels of length ``n_rows``.
     """
     if session is None:
         return np.full(n_rows, DEFAULT_SESSION, dtype=object)
-    if isinstance(session, (str, bytes, int, np.integer)):
-        return np.full(n_rows, str(session), dtype=object)
-    labels = np.asarray(session)
+    if isinstance(session, (str, bytes, int, np.integer)) and not isinstance(session, bool):
+        return np.full(n_rows, _session_label(session), dtype=object)
+    if np.ndim(session) == 0:
+        raise ValueError(
+            f"session must be one label per row (a 1-D array of {n_rows} labels) or a single "
+            f"str/int label; got {session!r}."
+        )
+    if isinstance(session, np.ndarray) and session.dtype.kind in "UiuS":
+        labels = session
+    else:
+        try:
+            labels = np.asarray(session, dtype=object)
+        except ValueError:
+            raise ValueError(
+                "session must be a 1-D array of one label per row; got a ragged sequence."
+            ) from None
     if labels.ndim != 1:
         raise ValueError(
             f"session must be a 1-D array of one label per row; got shape {labels.shape}."
@@ -184,7 +274,30 @@ def check_session(session, n_rows: int) -> np.ndarray:
             f"session has {len(labels)} labels but X has {n_rows} rows; pass one session label "
             "per row (skdistill.data.stack_sessions builds it)."
         )
-    return np.array([str(v) for v in labels], dtype=object)
+    if labels.dtype.kind == "S":
+        labels = np.char.decode(labels, "utf-8", errors="replace")
+    if labels.dtype.kind in "Uiu":
+        return labels.astype(str).astype(object)
+    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
+    if (codes < 0).any():
+        row = int(np.flatnonzero(codes < 0)[0])
+        raise ValueError(
+            f"session has a missing label ({labels[row]!r}) at row {row} "
+            f"({int((codes < 0).sum())} row(s) in all); every row needs a session label."
+        )
+    text = [_session_label(u) for u in uniques]
+    if len(set(text)) < len(text):
+        seen = {}
+        for u, t in zip(uniques, text):
+            if t in seen:
+                a, b = seen[t], u
+                raise ValueError(
+                    f"session labels {a!r} ({type(a).__name__}) and {b!r} ({type(b).__name__}) are "
+                    f"both the session {t!r} as text; use labels of one type (e.g. all str) so that "
+                    "different sessions stay apart."
+                )
+            seen[t] = u
+    return np.asarray(text, dtype=object)[codes]
 
 
 def session_runs(session: np.ndarray) -> list[tuple[str, int, int]]:
@@ -223,10 +336,24 @@ def _as_float_2d(X, name: str) -> np.ndarray:
         )
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}); expected at least one row and column.")
-    if np.isinf(X).any():
-        row, col = np.argwhere(np.isinf(X))[0]
-        raise ValueError(f"{name} contains infinity (row {row}, column {col}).")
+    _check_range(X, name)
     return X
+
+
+def _check_range(X: np.ndarray, name: str) -> None:
+    """Refuse infinity and finite values beyond the float32 range (they overflow in the models)."""
+    with np.errstate(invalid="ignore"):
+        over = np.abs(X) > FLOAT32_MAX
+    if over.any():
+        where = tuple(int(i) for i in np.argwhere(over)[0])
+        value = X[where]
+        if np.isinf(value):
+            raise ValueError(f"{name} contains infinity (at index {where}).")
+        raise ValueError(
+            f"{name} holds {value:g} at index {where}, beyond the float32 range "
+            f"(|x| <= {FLOAT32_MAX:.3g}) that the models compute in; rescale the data (e.g. to "
+            "volts or z-scores) first."
+        )
 
 
 def check_continuous(X, session=None, *, name: str = "X", channel_names=None):
@@ -262,6 +389,34 @@ def check_continuous(X, session=None, *, name: str = "X", channel_names=None):
     return X, session
 
 
+def check_target(y, *, name: str = "y", n_rows: int | None = None) -> np.ndarray:
+    """Validate a regression target: numeric, finite, within float32, 1-D or 2-D.
+
+    Returns a float64 array of the same shape.
+    """
+    y_in = y
+    try:
+        y = np.asarray(y, dtype=float)
+    except (TypeError, ValueError):
+        kind = getattr(np.asarray(y_in, dtype=object).ravel()[:1], "dtype", None)
+        raise ValueError(
+            f"{name} must be numeric (a float per row, e.g. a velocity); got values such as "
+            f"{np.asarray(y_in, dtype=object).ravel()[:1].tolist()} (dtype {kind}). Encode class labels "
+            "as numbers, or use a classifier."
+        ) from None
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D or 2-D (rows, targets); got shape {y.shape}.")
+    if y.size == 0:
+        raise ValueError(f"{name} is empty (shape {y.shape}).")
+    if n_rows is not None and len(y) != n_rows:
+        raise ValueError(f"{name} has {len(y)} rows but X has {n_rows}; they must be row-aligned.")
+    if np.isnan(y).any():
+        raise ValueError(f"{name} contains NaN (row {int(np.argwhere(np.isnan(y))[0][0])}); "
+                         "behaviour must be finite on every row.")
+    _check_range(y, name)
+    return y
+
+
 def check_spike_counts(X, session=None, *, name: str = "spike counts"):
     """Validate binned spike counts: non-negative integers (all-NaN absent columns allowed)."""
     X, session = check_continuous(X, session, name=name)
@@ -294,8 +449,10 @@ def check_epochs(X, *, name: str = "X", allow_nan: bool = False) -> np.ndarray:
         )
     if 0 in X.shape:
         raise ValueError(f"{name} is empty (shape {X.shape}).")
-    if np.isinf(X).any() or (not allow_nan and np.isnan(X).any()):
-        raise ValueError(f"{name} contains NaN or infinity.")
+    _check_range(X, name)
+    if not allow_nan and np.isnan(X).any():
+        where = tuple(int(i) for i in np.argwhere(np.isnan(X))[0])
+        raise ValueError(f"{name} contains NaN (first at index {where}).")
     return X
 
 

@@ -157,3 +157,88 @@ def write_nwb(path, *, lfp, lfp_rate, electrode_labels, locations, unit_spike_ti
     nwb.create_processing_module("behavior", "kinematics").add(Position(spatial_series=position_series))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
+
+
+def write_wild_nwb(path, *, session_duration=700.0, hand=(10.0, 600.13), eye=(670.641, 695.0),
+                   rate=20.0, n_units=3, seed=0, with_lfp=False):
+    """An NWB file as another lab's pipeline writes it: sorted units over the whole session,
+    behaviour series that each cover a different part of it.
+
+    * ``units``: ``n_units`` Poisson trains (5 Hz) over ``[0, session_duration)`` with
+      ``obs_intervals`` = the whole session;
+    * ``processing/behavior/Position/hand`` (SpatialSeries, explicit timestamps) over ``hand``;
+    * ``acquisition/eye_position`` (TimeSeries, ``starting_time`` + ``rate``) over ``eye``;
+    * optionally an LFP over the whole session (``with_lfp``, 100 Hz, 2 channels).
+
+    Returns ``(hand_times, hand_values, eye_times, eye_values, spike_times)``.
+    """
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.behavior import Position, SpatialSeries
+    from pynwb.ecephys import LFP, ElectricalSeries
+
+    rng = np.random.default_rng(seed)
+    nwb = NWBFile(
+        session_description="wild lab file", identifier="wild-nwb", session_id="wild-session",
+        session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+    )
+    spikes = []
+    for _ in range(n_units):
+        times = np.sort(rng.uniform(0.0, session_duration, rng.poisson(5 * session_duration)))
+        spikes.append(times)
+        nwb.add_unit(spike_times=times, obs_intervals=[[0.0, session_duration]])
+    hand_t = np.arange(hand[0], hand[1], 1.0 / rate)
+    hand_v = np.stack([np.sin(hand_t), np.cos(hand_t)], axis=1)
+    eye_t = eye[0] + np.arange(int(round((eye[1] - eye[0]) * rate))) / rate
+    eye_v = np.stack([eye_t - eye[0], -(eye_t - eye[0])], axis=1)
+    behavior = nwb.create_processing_module("behavior", "kinematics")
+    behavior.add(Position(spatial_series=SpatialSeries(
+        name="hand", data=hand_v, timestamps=hand_t, reference_frame="table")))
+    nwb.add_acquisition(TimeSeries(name="eye_position", data=eye_v, unit="deg",
+                                   starting_time=float(eye[0]), rate=float(rate)))
+    if with_lfp:
+        device = nwb.create_device("probe")
+        group = nwb.create_electrode_group("shank", description="shank", location="M1", device=device)
+        for i in range(2):
+            nwb.add_electrode(group=group, location="M1", x=float(i), y=0.0, z=0.0)
+        region = nwb.create_electrode_table_region([0, 1], "lfp electrodes")
+        n = int(session_duration * 100)
+        lfp = rng.standard_normal((n, 2)).astype(np.float32)
+        nwb.create_processing_module("ecephys", "LFP").add(LFP(electrical_series=ElectricalSeries(
+            name="lfp", data=lfp, electrodes=region, rate=100.0, starting_time=0.0)))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return hand_t, hand_v, eye_t, eye_v, spikes
+
+
+def write_empty_nwb(path):
+    """A valid NWB 2 file with no units, no ElectricalSeries and no behaviour."""
+    from pynwb import NWBHDF5IO, NWBFile
+
+    nwb = NWBFile(session_description="empty", identifier="empty-nwb",
+                  session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+
+
+def write_small_nwb(path, n_samples=2000, n_channels=4, rate=1000.0, dtype=np.int16, seed=0):
+    """An NWB 2 file with one raw ElectricalSeries in acquisition (int16, conversion 1e-6).
+
+    Returns the stored integer data.
+    """
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.ecephys import ElectricalSeries
+
+    rng = np.random.default_rng(seed)
+    data = rng.integers(-2000, 2000, size=(n_samples, n_channels)).astype(dtype)
+    nwb = NWBFile(session_description="raw", identifier="raw-nwb", session_id="raw-session",
+                  session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    device = nwb.create_device("probe")
+    group = nwb.create_electrode_group("shank", description="shank", location="CA1", device=device)
+    for i in range(n_channels):
+        nwb.add_electrode(group=group, location="CA1", x=float(i), y=0.0, z=0.0)
+    region = nwb.create_electrode_table_region(list(range(n_channels)), "all")
+    nwb.add_acquisition(ElectricalSeries(name="raw", data=data, electrodes=region, rate=float(rate),
+                                         starting_time=0.0, conversion=1e-6))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return data

@@ -107,3 +107,72 @@ def test_sessions_epochs_and_pairing():
         check_epochs(np.full((1, 1, 2), np.nan))
     with pytest.raises(ValueError, match="row-aligned"):
         check_paired(np.zeros((3, 1)), np.zeros((4, 1)))
+
+
+# --------------------------------------------------------------------------- silent acceptances
+
+
+def test_session_labels_of_different_types_are_not_merged():
+    from skdistill.data import check_session
+
+    with pytest.raises(ValueError, match="session labels 1 \\(int\\) and '1' \\(str\\) are both the session '1'"):
+        check_session([1, 1, "1"], 3)
+    assert list(check_session([1, 1, 2], 3)) == ["1", "1", "2"]
+    assert list(check_session(np.array(["a", "b"]), 2)) == ["a", "b"]
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, pd.NA])
+def test_missing_session_labels_are_refused(missing):
+    from skdistill.data import check_session
+
+    with pytest.raises(ValueError, match="session has a missing label .* at row 1"):
+        check_session(["a", missing, "a"], 3)
+    with pytest.raises(ValueError, match="session label"):
+        Recording(session=missing, spikes=np.ones((2, 1), int), bin_rate=100.0)
+
+
+@pytest.mark.parametrize("rate", [-100.0, 0.0, np.nan, np.inf, "100"])
+def test_recording_refuses_bad_rates(rate):
+    with pytest.raises(ValueError, match="bin_rate must be a positive"):
+        Recording(session="s", spikes=np.ones((2, 1), int), bin_rate=rate)
+    with pytest.raises(ValueError, match="lfp_rate must be a positive"):
+        Recording(session="s", lfp=np.zeros((2, 1)), lfp_rate=rate)
+
+
+def test_recording_refuses_empty_or_non_numeric_arrays_and_bad_t_start():
+    with pytest.raises(ValueError, match="spikes is empty"):
+        Recording(session="s", spikes=np.zeros((0, 2), int), bin_rate=100.0)
+    with pytest.raises(ValueError, match="behavior must be numeric"):
+        Recording(session="s", behavior=np.array([["x"]]), bin_rate=100.0)
+    with pytest.raises(ValueError, match="t_start must be a finite time"):
+        Recording(session="s", spikes=np.ones((2, 1), int), bin_rate=100.0, t_start=np.inf)
+    # NaN behaviour marks bins outside a series' span and is kept
+    rec = Recording(session="s", behavior=np.array([[np.nan], [1.0]]), bin_rate=100.0)
+    assert np.isnan(rec.behavior[0, 0])
+
+
+def test_values_beyond_float32_are_refused_at_validation():
+    from skdistill.data import check_continuous, check_epochs, check_spike_counts, check_target
+
+    big = np.array([[1.0, 2.0], [5e38, 3.0]])
+    for check in (check_continuous, check_spike_counts):
+        with pytest.raises(ValueError, match="holds 5e\\+38 at index \\(1, 0\\), beyond the float32 range"):
+            check(big)
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        check_epochs(big[None])
+    with pytest.raises(ValueError, match="y holds .* beyond the float32 range"):
+        check_target(big)
+    with pytest.raises(ValueError, match="contains infinity"):
+        check_continuous(np.array([[np.inf]]))
+    # float32's own maximum is still fine
+    check_continuous(np.array([[float(np.finfo(np.float32).max)]]))
+
+
+def test_check_target_explains_string_targets():
+    from skdistill.data import check_target
+
+    with pytest.raises(ValueError, match="y must be numeric .* Encode class labels"):
+        check_target(np.array(["left", "right"]))
+    with pytest.raises(ValueError, match="y contains NaN"):
+        check_target([1.0, np.nan])
+    np.testing.assert_array_equal(check_target([1, 2]), [1.0, 2.0])

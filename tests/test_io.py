@@ -421,3 +421,163 @@ def test_nwb1_file_is_refused_by_read_nwb(indy_files):
     _, nwb, _, _ = indy_files
     with pytest.raises(ValueError, match="NWB 1.x.*load_indy"):
         read_nwb(nwb)
+
+
+# --------------------------------------------------------------------------- files in the wild
+
+
+from io_fixtures import write_empty_nwb, write_small_nwb, write_wild_nwb  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def wild_nwb(tmp_path_factory):
+    path = tmp_path_factory.mktemp("wild") / "wild.nwb"
+    return path, write_wild_nwb(path)
+
+
+def test_wild_nwb_reads_on_the_units_grid_with_behaviour_nan_outside_its_span(wild_nwb):
+    path, (hand_t, hand_v, eye_t, eye_v, spikes) = wild_nwb
+    with pytest.warns(UserWarning, match="(?s)NaN outside each series.*'hand' covers \\[10, 600.15"):
+        rec = read_recording(path)
+    # the units' obs_intervals: the whole 700 s session at 10 ms
+    assert rec.t_start == 0.0 and rec.spikes.shape == (70000, 3)
+    assert rec.spikes.sum() == sum(len(t) for t in spikes)
+    assert rec.behavior_names == ["hand_x", "hand_y", "eye_position_x", "eye_position_y"]
+    hand, eye = rec.behavior[:, :2], rec.behavior[:, 2:]
+    centres = (np.arange(70000) + 0.5) * 0.01
+    inside_hand = (centres >= 10.0) & (centres < 600.15)
+    assert np.isnan(hand[~inside_hand]).all() and np.isfinite(hand[inside_hand]).all()
+    inside_eye = (centres >= eye_t[0]) & (centres < eye_t[-1] + 0.05)
+    assert np.isnan(eye[~inside_eye]).all() and np.isfinite(eye[inside_eye]).all()
+    # inside its span the behaviour is the series (interpolated at 20 Hz samples)
+    k = np.flatnonzero(inside_hand)[500]
+    np.testing.assert_allclose(hand[k, 0], np.interp(centres[k], hand_t, hand_v[:, 0]), atol=1e-9)
+    assert rec.annotations["behavior_span"]["hand"] == pytest.approx((10.0, 600.15))
+
+
+def test_wild_nwb_shared_grid_explains_and_explicit_choices_work(wild_nwb):
+    path, _ = wild_nwb
+    with pytest.raises(ValueError, match="(?s)do not share an interval.*hand \\[10, 600.15\\) s.*"
+                                         "eye_position \\[670.641.*grid='neural'.*behavior=.*t_start="):
+        read_nwb(path, grid="shared")
+    rec = read_nwb(path, behavior=["hand"], grid="shared")
+    assert rec.t_start == 10.0 and rec.n_bins == 59015 and np.isfinite(rec.behavior).all()
+    rec = read_nwb(path, t_start=672.0, t_stop=690.0, behavior=["eye_position"])
+    assert rec.n_bins == 1800 and np.isfinite(rec.behavior).all()
+    with pytest.raises(ValueError, match="t_stop - t_start"):
+        read_nwb(path, t_start=680.0, t_stop=600.13)
+    with pytest.raises(ValueError, match="grid must be"):
+        read_nwb(path, grid="union")
+
+
+def test_valid_nwb_without_data_is_refused(tmp_path):
+    path = tmp_path / "empty.nwb"
+    write_empty_nwb(path)
+    with pytest.raises(ValueError, match="empty.nwb' is a valid NWB file but holds nothing to read"):
+        read_recording(path)
+
+
+def test_truncated_nwb_names_the_file(tmp_path):
+    path = tmp_path / "raw.nwb"
+    write_small_nwb(path)
+    data = path.read_bytes()
+    half = tmp_path / "half.nwb"
+    half.write_bytes(data[: len(data) // 2])
+    for reader in (read_recording, read_nwb):
+        with pytest.raises(ValueError, match="half.nwb' is a truncated or corrupt HDF5 file"):
+            reader(half)
+
+
+def test_electrical_series_is_read_in_bounded_chunks(tmp_path, monkeypatch):
+    from skdistill.io import _nwb
+
+    path = tmp_path / "raw.nwb"
+    stored = write_small_nwb(path, n_samples=2000, n_channels=4, rate=1000.0)
+    calls = []
+    real = _nwb._read_rows
+
+    def spy(data, start, stop):
+        calls.append((start, stop))
+        return real(data, start, stop)
+
+    monkeypatch.setattr(_nwb, "_read_rows", spy)
+    # 4 channels x 8 bytes (float64 working copy) -> 1024 bytes = 32 rows per chunk
+    rec = read_nwb(path, chunk_bytes=1024, lfp_dtype=np.float32)
+    assert rec.lfp.dtype == np.float32 and rec.lfp.shape == (2000, 4)
+    assert max(b - a for a, b in calls) == 32 and len(calls) == int(np.ceil(2000 / 32))
+    assert calls[0][0] == 0 and calls[-1][1] == 2000
+    np.testing.assert_allclose(rec.lfp, stored * 1e-6, rtol=1e-6)
+    # a window reads only its own rows
+    calls.clear()
+    rec = read_nwb(path, t_start=0.5, t_stop=1.0, chunk_bytes=1024)
+    assert calls[0][0] == 500 and calls[-1][1] == 1000 and rec.lfp.shape == (500, 4)
+    np.testing.assert_allclose(rec.lfp, stored[500:1000] * 1e-6)
+
+
+def test_damaged_mat_files_name_the_file(tmp_path):
+    trials = [{"Time": np.arange(100) / 100.0, "TargetPos": np.zeros((100, 2)), "HandVel": np.ones((100, 3)),
+               "Condition": 1, "Neuron": [{"Spike": [0.1], "LFP": np.zeros(2000)}]}]
+    flint = tmp_path / "Flint_2012_e1.mat"
+    write_flint_mat(flint, [trials])
+    cut = tmp_path / "Flint_cut.mat"
+    cut.write_bytes(flint.read_bytes()[:300])
+    with pytest.raises(ValueError, match="Flint_cut.mat' cannot be read as a MATLAB v5 file"):
+        load_flint(cut)
+    with pytest.raises(ValueError, match="Flint_cut.mat' cannot be read as a MATLAB"):
+        read_recording(cut)
+    with pytest.raises(ValueError, match="is a folder; expected a Flint 2012 .mat file"):
+        load_flint(tmp_path)
+    indy = tmp_path / "indy.mat"
+    write_indy_mat(indy, np.arange(3.0), np.zeros((3, 2)), np.zeros((3, 2)))
+    half = tmp_path / "indy_half.mat"
+    half.write_bytes(indy.read_bytes()[:2000])
+    for reader in (load_indy, read_recording):
+        with pytest.raises(ValueError, match="indy_half.mat' is a truncated or corrupt HDF5 file"):
+            reader(half)
+
+
+@pytest.fixture
+def bids_copy(tmp_path):
+    import shutil
+
+    folder = tmp_path / "ieeg"
+    shutil.copytree(GRIPFORCE_VHDR.parent, folder)
+    return folder / GRIPFORCE_VHDR.name
+
+
+def test_brainvision_missing_or_truncated_data_file(bids_copy):
+    eeg = bids_copy.with_suffix(".eeg")
+    data = eeg.read_bytes()
+    eeg.write_bytes(data[:1001])
+    with pytest.raises(ValueError, match="_ieeg.eeg' holds 1001 bytes, not a whole number of samples"):
+        read_recording(bids_copy)
+    eeg.unlink()
+    for reader in (read_recording, read_bids_ieeg, read_neo):
+        with pytest.raises(ValueError, match="names the data file '.*_ieeg.eeg', which is missing"):
+            reader(bids_copy)
+
+
+def test_corrupt_json_sidecar_names_the_file(bids_copy):
+    coordsystem = next(bids_copy.parent.glob("*coordsystem.json"))
+    coordsystem.write_text('{"iEEGCoordinateUnits": "m",\n  "iEEGCoord')
+    with pytest.raises(ValueError, match="coordsystem.json' is not valid JSON: .* line 2"):
+        read_bids_ieeg(bids_copy)
+
+
+def test_bin_grid_beyond_the_memory_limit_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match="(?s)bin_size=1e-09 s gives .* GiB, above the limit.*in seconds"):
+        read_bids_ieeg(GRIPFORCE_VHDR, bin_size=1e-9)
+    import skdistill.io
+
+    monkeypatch.setattr(skdistill.io, "MAX_BIN_BYTES", 1000)
+    with pytest.raises(ValueError, match="MAX_BIN_BYTES"):
+        bin_spikes([np.array([0.5])], 0.01, t_start=0.0, t_stop=10.0)
+
+
+def test_spike_times_in_ms_against_a_window_in_s_warn():
+    times_ms = np.array([100.0, 250.0, 900.0, 1500.0, 1900.0])
+    with pytest.warns(UserWarning, match="milliseconds"):
+        counts = bin_spikes([times_ms], 0.01, t_start=0.0, t_stop=2.0)
+    assert counts.sum() == 0
+    with pytest.raises(ValueError, match="t_start must be a finite time"):
+        bin_spikes([times_ms], 0.01, t_start=np.nan, t_stop=2.0)

@@ -75,3 +75,29 @@ def test_chronological_folds_slide_for_both_classes():
         assert set(y[test]) == {0, 1}
     with pytest.raises(ValueError, match="both classes"):
         list(ChronologicalFolds().split(np.zeros(1000), np.zeros(1000), groups=session))
+
+
+def test_chronological_folds_refuse_more_folds_than_distinct_windows():
+    with pytest.raises(ValueError, match="n_splits=50 asks for more folds than the data give distinct test "
+                                         "windows \\(6; the shortest session has 6 rows\\)"):
+        list(ChronologicalFolds(n_splits=50).split(np.zeros((6, 1))))
+    folds = list(ChronologicalFolds(n_splits=8).split(np.zeros((200, 1))))
+    assert len({tuple(test) for _, test in folds}) == 8
+
+
+@pytest.mark.parametrize("cv, message", [
+    (ChronologicalFolds(n_splits=0), "n_splits must be a positive int"),
+    (ChronologicalFolds(test_fraction=0.0), "test_fraction must be a fraction in \\(0, 1\\)"),
+    (SegmentSplit(segment_length=5, n_splits=0), "n_splits must be a positive int"),
+    (SegmentSplit(segment_length=2.5), "segment_length must be a positive int"),
+    (LeaveSessionOut(sessions="a"), "sessions must be a list of session labels"),
+])
+def test_splitter_parameters_are_checked(cv, message):
+    groups = np.repeat(["a", "b"], 50)
+    with pytest.raises(ValueError, match=message):
+        list(cv.split(np.zeros((100, 1)), groups=groups))
+
+
+def test_splitters_refuse_no_rows():
+    with pytest.raises(ValueError, match="X has no rows"):
+        list(SegmentSplit(segment_length=5).split(np.zeros((0, 1))))

@@ -266,3 +266,16 @@ def test_shaft_laplacian_on_a_linear_gradient_and_edges():
     np.testing.assert_allclose(out[:, 0], -t[:, 0])
     with pytest.raises(ValueError, match="rows"):
         shaft_laplacian(x, names[:3])
+
+
+def test_preprocess_lfp_on_a_short_recording_says_how_many_samples_it_needs():
+    from skdistill.preprocessing import preprocess_lfp
+
+    rec = Recording(session="short", lfp=np.zeros((10, 2)), lfp_rate=1000.0,
+                    spikes=np.zeros((1, 1), int), bin_rate=100.0)
+    with pytest.raises(ValueError, match="(?s)recording 'short'.*has 10 samples .* notch cascade .* needs more than"):
+        preprocess_lfp(rec)
+    with pytest.raises(ValueError, match="8 samples .* Butterworth filter of order 2 needs more than 9"):
+        preprocess_lfp(rec.replace(lfp=np.zeros((8, 2))), notch=None)
+    with pytest.raises(ValueError, match="notch must be a line frequency in Hz below the Nyquist"):
+        preprocess_lfp(rec, notch=-5.0)

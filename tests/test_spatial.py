@@ -186,3 +186,16 @@ def test_electrode_table_on_real_positions():
     assert (table["parcel"] == "unknown").mean() < 0.1
     assert set(table["lobe"]) <= set(LOBES)
     assert "temporal" in set(table["lobe"])
+
+
+def test_coordinates_in_metres_are_refused_with_the_fix():
+    from skdistill.spatial import check_coordinates, electrode_table, label_contacts
+
+    metres = np.array([[0.03, -0.02, 0.01], [0.04, 0.01, 0.0]])
+    for call in (lambda: electrode_table(["A1", "A2"], metres), lambda: label_contacts(metres),
+                 lambda: check_coordinates(metres)):
+        with pytest.raises(ValueError, match="(?s)look like metres.*Multiply them by 1000"):
+            call()
+    # the same contacts in mm are labelled, and the origin alone is not mistaken for metres
+    assert len(electrode_table(["A1", "A2"], metres * 1000)) == 2
+    check_coordinates(np.zeros((1, 3)))

@@ -9,12 +9,15 @@
 * :func:`bin_spikes` counts spikes per bin with elephant.
 
 Readers only read: they never write, and bad input raises ``ValueError`` (``FileNotFoundError``
-for a missing path) before any Recording is built. See ``docs/io.md``.
+for a missing path) before any Recording is built: a truncated or corrupt file names the file
+and the problem, and a bin grid above :data:`MAX_BIN_BYTES` (4 GiB; assign
+``skdistill.io.MAX_BIN_BYTES`` to change it) is refused. See ``docs/io.md``.
 """
 
 from ._binning import bin_spikes
 from ._braintreebank import BRAIN_TREEBANK_RATE, load_brain_treebank
 from ._brainvision import read_bids_ieeg
+from ._common import MAX_BIN_BYTES
 from ._dispatch import SUPPORTED_LAYOUTS, read_recording
 from ._flint import load_flint
 from ._makin import load_indy
@@ -31,5 +34,6 @@ __all__ = [
     "load_brain_treebank",
     "bin_spikes",
     "BRAIN_TREEBANK_RATE",
+    "MAX_BIN_BYTES",
     "SUPPORTED_LAYOUTS",
 ]

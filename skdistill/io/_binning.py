@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import neo
 import quantities as pq
-from ._common import as_seconds
+from ._common import as_seconds, check_grid_bytes
 
 __all__ = ["bin_spikes"]
 
@@ -71,7 +73,7 @@ def bin_spikes(spiketrains, bin_size, t_start=None, t_stop=None) -> np.ndarray:
         else:
             t_start = 0.0
     else:
-        t_start = _seconds(t_start)
+        t_start = _seconds(t_start, "t_start")
     if t_stop is None:
         if any(is_neo):
             t_stop = max(float(tr.t_stop.rescale(pq.s)) for tr, n in zip(spiketrains, is_neo) if n)
@@ -79,7 +81,7 @@ def bin_spikes(spiketrains, bin_size, t_start=None, t_stop=None) -> np.ndarray:
             last = max((t.max() for t in times if t.size), default=t_start)
             t_stop = t_start + bin_size * (_n_bins(t_start, last, bin_size) + 1)
     else:
-        t_stop = _seconds(t_stop)
+        t_stop = _seconds(t_stop, "t_stop")
     n_bins = _n_bins(t_start, t_stop, bin_size)
     if n_bins < 1:
         raise ValueError(
@@ -87,6 +89,8 @@ def bin_spikes(spiketrains, bin_size, t_start=None, t_stop=None) -> np.ndarray:
             "pass a longer interval or a smaller bin_size."
         )
     t_stop = t_start + n_bins * bin_size
+    check_grid_bytes(n_bins, len(times), bin_size, f"{len(times)} spike train(s)")
+    _warn_if_milliseconds(times, t_start, t_stop)
 
     # elephant requires every train to cover [t_start, t_stop], so each is rebuilt on exactly
     # that interval after dropping spikes outside it.
@@ -105,16 +109,38 @@ def bin_spikes(spiketrains, bin_size, t_start=None, t_stop=None) -> np.ndarray:
     return counts[:n_bins]
 
 
-def _seconds(value) -> float:
+def _warn_if_milliseconds(times, t_start: float, t_stop: float) -> None:
+    """Warn when most spikes fall outside the window but would fall inside it in seconds / 1000."""
+    spikes = np.concatenate([t for t in times if t.size]) if any(t.size for t in times) else np.zeros(0)
+    if spikes.size < 3:
+        return
+    outside = np.mean((spikes < t_start) | (spikes >= t_stop))
+    scaled = spikes / 1000.0
+    inside_scaled = np.mean((scaled >= t_start) & (scaled < t_stop))
+    if outside > 0.5 and inside_scaled > 0.9 and np.ptp(scaled) >= 0.25 * (t_stop - t_start):
+        warnings.warn(
+            f"{outside:.0%} of the spike times lie outside the binned window [{t_start:g}, "
+            f"{t_stop:g}) s and are dropped, but divided by 1000 {inside_scaled:.0%} would lie "
+            "inside it: are the spike times in milliseconds? Pass seconds (times / 1000) or a "
+            "quantities array (times * pq.ms).",
+            UserWarning, stacklevel=3,
+        )
+
+
+def _seconds(value, name: str = "time") -> float:
     if isinstance(value, pq.Quantity):
-        return float(value.rescale(pq.s).magnitude)
-    value = float(value)
+        value = value.rescale(pq.s).magnitude
+    try:
+        value = float(np.asarray(value).item())
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a time in seconds; got {value!r}.") from None
     if not np.isfinite(value):
-        raise ValueError(f"times must be finite seconds; got {value!r}.")
+        raise ValueError(f"{name} must be a finite time in seconds; got {value!r}.")
     return value
 
 
-def signal_to_bins(values, times, t_start: float, bin_size: float, n_bins: int) -> np.ndarray:
+def signal_to_bins(values, times, t_start: float, bin_size: float, n_bins: int, *,
+                   nan_outside: bool = False) -> np.ndarray:
     """Put a sampled signal onto the bin grid ``t_start + k * bin_size``, ``k < n_bins``.
 
     When every bin holds at least one sample (signal sampled at least as finely as the bins),
@@ -125,6 +151,9 @@ def signal_to_bins(values, times, t_start: float, bin_size: float, n_bins: int) 
     ----------
     values : (n_samples, n_dims) array
     times : (n_samples,) array of sample times in seconds (increasing)
+    nan_outside : bool, default=False
+        Bins outside the signal's own span ``[times[0], times[-1] + one sample)`` are NaN
+        (instead of holding the edge values).
 
     Returns
     -------
@@ -138,6 +167,9 @@ def signal_to_bins(values, times, t_start: float, bin_size: float, n_bins: int) 
         raise ValueError(
             f"signal has {len(values)} samples but {len(times)} timestamps; they must match."
         )
+    check_grid_bytes(n_bins, values.shape[1], bin_size, "a sampled signal")
+    if len(times) == 0:
+        return np.full((n_bins, values.shape[1]), np.nan)
     idx = np.floor((times - t_start) / bin_size + _EDGE_TOL).astype(np.int64)
     inside = (idx >= 0) & (idx < n_bins)
     counts = np.bincount(idx[inside], minlength=n_bins)[:n_bins]
@@ -147,6 +179,15 @@ def signal_to_bins(values, times, t_start: float, bin_size: float, n_bins: int) 
              for col in values.T],
             axis=1,
         )
-        return sums / counts[:, None]
-    centres = t_start + (np.arange(n_bins) + 0.5) * bin_size
-    return np.stack([np.interp(centres, times, col) for col in values.T], axis=1)
+        out = sums / counts[:, None]
+    else:
+        centres = t_start + (np.arange(n_bins) + 0.5) * bin_size
+        out = np.stack([np.interp(centres, times, col) for col in values.T], axis=1)
+    if nan_outside:
+        step = float(np.median(np.diff(times))) if len(times) > 1 else bin_size
+        lo, hi = times[0], times[-1] + step
+        edges = t_start + np.arange(n_bins) * bin_size
+        # a bin is inside when its centre lies in the signal's span
+        centre = edges + 0.5 * bin_size
+        out[(centre < lo) | (centre >= hi)] = np.nan
+    return out

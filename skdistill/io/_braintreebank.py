@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import Recording
-from ._common import as_hz, check_lfp, existing_path, shaft_and_contact
+from ._common import as_hz, check_lfp, existing_path, open_hdf5, read_json, shaft_and_contact
 
 __all__ = ["load_brain_treebank", "BRAIN_TREEBANK_RATE"]
 
@@ -111,7 +111,7 @@ def load_brain_treebank(
     subject, trial = int(subject), int(trial)
     h5_path = trial_file(root, subject, trial)
     labels_path = root / "electrode_labels" / f"sub_{subject}" / "electrode_labels.json"
-    raw_names = json.loads(existing_path(labels_path).read_text())
+    raw_names = read_json(existing_path(labels_path))
     if not isinstance(raw_names, list):
         raise ValueError(f"'{labels_path}' must hold a JSON list of electrode names.")
     names = [clean_electrode_name(n) for n in raw_names]
@@ -132,7 +132,7 @@ def load_brain_treebank(
                     f"electrode {e!r} is not in {labels_path}; its electrodes are {names}."
                 )
 
-    with h5py.File(h5_path, "r") as f:
+    with open_hdf5(h5_path, "Brain Treebank trial file") as f:
         if "data" not in f:
             raise ValueError(f"'{h5_path}' has no 'data' group; not a Brain Treebank trial file.")
         group = f["data"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -39,14 +40,80 @@ def as_seconds(value, name: str = "bin_size") -> float:
     return seconds
 
 
-def existing_path(path, what: str = "file") -> Path:
-    """``Path(path)``, raising ``FileNotFoundError`` naming the path when it does not exist."""
+#: the most memory (bytes) a reader may allocate for its bin grid (spikes + behaviour). A
+#: ``bin_size`` that needs more raises a ValueError with the size; raise this limit (e.g.
+#: ``skdistill.io.MAX_BIN_BYTES = 64 * 2**30``) to read a genuinely huge grid.
+MAX_BIN_BYTES = 4 * 2**30
+
+
+def existing_path(path, what: str = "file", *, kind: str | None = None) -> Path:
+    """``Path(path)``, raising ``FileNotFoundError`` naming the path when it does not exist.
+
+    ``kind="file"`` refuses a folder and ``kind="dir"`` a file, with a ``ValueError``.
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"expected a path to a {what} (str or os.PathLike); got {type(path).__name__}.")
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"No such {what}: '{path}'.")
+    if kind == "file" and path.is_dir():
+        raise ValueError(f"'{path}' is a folder; expected a {what}.")
+    if kind == "dir" and not path.is_dir():
+        raise ValueError(f"'{path}' is a file; expected a folder ({what}).")
     return path
+
+
+def read_json(path: Path):
+    """Parse a JSON file; a corrupt or truncated one raises a ValueError naming it and the spot."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"'{path}' is not UTF-8 text, so it is not a valid JSON file ({exc}).") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"'{path}' is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+            "(a truncated or hand-edited file?). Fix or re-download it."
+        ) from None
+
+
+def read_tsv(path: Path) -> pd.DataFrame:
+    """A BIDS TSV (``n/a`` = missing, optional byte-order mark); a broken one names the file."""
+    try:
+        return pd.read_csv(path, sep="\t", na_values=["n/a"], encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"'{path}' is not a readable tab-separated table ({exc}).") from None
+
+
+def open_hdf5(path: Path, what: str = "HDF5 file"):
+    """``h5py.File(path, "r")``; a truncated, corrupt or non-HDF5 file raises a ValueError naming it."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        reason = str(exc).split("(", 1)[-1].rstrip(")") if "(" in str(exc) else str(exc)
+        if h5py.is_hdf5(path):
+            raise ValueError(
+                f"'{path}' is a truncated or corrupt HDF5 file ({reason}); it cannot be read as a "
+                f"{what}. Copy or download it again (a half-written file is often the cause)."
+            ) from None
+        raise ValueError(f"'{path}' is not an HDF5 file, so it is not a {what} ({reason}).") from None
+
+
+def check_grid_bytes(n_bins: int, n_columns: int, bin_size: float, what: str) -> None:
+    """Refuse a bin grid that would allocate more than :data:`MAX_BIN_BYTES`."""
+    import skdistill.io as io_package
+
+    limit = getattr(io_package, "MAX_BIN_BYTES", MAX_BIN_BYTES)
+    n_bytes = 8 * float(n_bins) * max(int(n_columns), 1)
+    if n_bytes > limit:
+        raise ValueError(
+            f"bin_size={bin_size:g} s gives {n_bins:.4g} bins for {what}: {n_bytes / 2**30:.3g} GiB, "
+            f"above the limit of {limit / 2**30:.3g} GiB (skdistill.io.MAX_BIN_BYTES). Is bin_size in "
+            "seconds? Pass e.g. bin_size=0.01 for 10 ms bins, or read a shorter t_start/t_stop."
+        )
 
 
 def shaft_and_contact(name: str) -> tuple[str, float]:

@@ -12,7 +12,7 @@ import scipy.io
 from ..data import Recording
 from ._braintreebank import _TRIAL_FILE, load_brain_treebank
 from ._brainvision import read_bids_ieeg
-from ._common import as_seconds, check_lfp, existing_path
+from ._common import as_seconds, check_lfp, existing_path, open_hdf5
 from ._flint import load_flint
 from ._makin import _find_broadband, load_indy, read_indy_broadband
 from ._neo import read_neo
@@ -36,8 +36,14 @@ def _unknown(path: Path, detail: str) -> ValueError:
     return ValueError(f"Unknown file layout for '{path}': {detail}. Supported layouts:\n  - {layouts}")
 
 
+def _corrupt(path: Path, exc: BaseException) -> ValueError:
+    return ValueError(
+        f"'{path}' is a corrupt HDF5 file ({type(exc).__name__}: {exc}); copy or download it again."
+    )
+
+
 def _nwb_version(path: Path) -> str:
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "NWB file") as f:
         version = f.attrs.get("nwb_version", "")
         if isinstance(version, np.ndarray):
             version = version.ravel()[0] if version.size else ""
@@ -122,8 +128,11 @@ def read_recording(path, bin_size=0.01, **kwargs) -> Recording:
             raise _unknown(path, "an .nwb file that is not HDF5")
         version = _nwb_version(path)
         if version.lstrip("NWB-").startswith("1") or not version:
-            with h5py.File(path, "r") as f:
-                has_broadband = _find_broadband(f) is not None
+            try:
+                with open_hdf5(path, "NWB 1 file") as f:
+                    has_broadband = _find_broadband(f) is not None
+            except (OSError, RuntimeError, KeyError) as exc:
+                raise _corrupt(path, exc) from None
             if has_broadband:
                 return _indy_broadband_recording(path, bin_size, kwargs.get("session"))
             raise _unknown(path, f"an NWB 1 file (nwb_version {version or 'missing'}) without a broadband series")
@@ -132,16 +141,23 @@ def read_recording(path, bin_size=0.01, **kwargs) -> Recording:
         return read_bids_ieeg(path, bin_size, **kwargs)
     if suffix == ".mat":
         if h5py.is_hdf5(path):
-            with h5py.File(path, "r") as f:
-                keys = sorted(f.keys())
+            try:
+                with open_hdf5(path, "MATLAB v7.3 file") as f:
+                    keys = sorted(f.keys())
+            except (OSError, RuntimeError, KeyError) as exc:
+                raise _corrupt(path, exc) from None
             if {"t", "cursor_pos"} <= set(keys):
                 return load_indy(path, bin_size=bin_size, **kwargs)
             raise _unknown(path, f"a MAT v7.3 file holding {[k for k in keys if not k.startswith('#')]}, "
                                  "not the Indy variables t and cursor_pos")
         try:
-            names = [v[0] for v in scipy.io.whosmat(str(path))]
-        except (ValueError, NotImplementedError, TypeError) as exc:
-            raise _unknown(path, f"a .mat file scipy cannot read ({exc})") from None
+            names = [v[0] for v in scipy.io.whosmat(str(path), appendmat=False)]
+        except (ValueError, NotImplementedError, TypeError, OSError, EOFError, KeyError,
+                IndexError, OverflowError, MemoryError) as exc:
+            raise ValueError(
+                f"'{path}' cannot be read as a MATLAB file ({type(exc).__name__}: {exc}); it is "
+                "truncated, corrupt or not a .mat file."
+            ) from None
         if "Subject" in names:
             return load_flint(path, bin_size=bin_size, **kwargs)
         raise _unknown(path, f"a MAT v5 file holding {names}, not the Flint 2012 Subject struct")

@@ -62,13 +62,17 @@ def load_flint(mat_path, subject=0, bin_size=0.01, lfp_rate=2000.0, *, session=N
     """
     bin_size = as_seconds(bin_size, "bin_size")
     lfp_rate = as_hz(lfp_rate, "lfp_rate")
-    mat_path = existing_path(mat_path)
+    if isinstance(subject, bool) or not isinstance(subject, (int, np.integer)):
+        raise ValueError(f"subject must be an int index into Subject (0-based); got {subject!r}.")
+    mat_path = existing_path(mat_path, "Flint 2012 .mat file (mat_path)", kind="file")
     try:
-        mat = scipy.io.loadmat(str(mat_path), struct_as_record=False, squeeze_me=True)
-    except (ValueError, NotImplementedError, TypeError) as exc:
+        mat = scipy.io.loadmat(str(mat_path), struct_as_record=False, squeeze_me=True, appendmat=False)
+    except (ValueError, NotImplementedError, TypeError, OSError, EOFError, KeyError, IndexError,
+            OverflowError, MemoryError) as exc:
         raise ValueError(
-            f"'{mat_path}' cannot be read as a MATLAB v5 file ({exc}); Flint 2012 files are v5. "
-            "MATLAB v7.3 (HDF5) files such as the Indy data are read with load_indy."
+            f"'{mat_path}' cannot be read as a MATLAB v5 file ({type(exc).__name__}: {exc}): it is "
+            "truncated or corrupt, or not v5. Flint 2012 files are v5; MATLAB v7.3 (HDF5) files "
+            "such as the Indy data are read with load_indy."
         ) from None
     if "Subject" not in mat:
         raise ValueError(

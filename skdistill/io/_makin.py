@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..data import Recording
 from ._binning import _n_bins, bin_spikes, signal_to_bins
-from ._common import as_seconds, check_lfp, existing_path
+from ._common import as_seconds, check_lfp, existing_path, open_hdf5
 
 __all__ = ["load_indy"]
 
@@ -57,13 +57,12 @@ def _time_major(array: np.ndarray, n_times: int, name: str) -> np.ndarray:
 
 
 def _read_indy_mat(path: Path, include_unsorted: bool):
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
+    if not h5py.is_hdf5(path):
         raise ValueError(
             f"'{path}' is not a MATLAB v7.3 (HDF5) file; the Indy kinematics files are. "
             "Flint 2012 files (MAT v5) are read with load_flint."
-        ) from None
+        )
+    f = open_hdf5(path, "MATLAB v7.3 (Indy) file")
     with f:
         missing = [k for k in ("t", "cursor_pos") if k not in f]
         if missing:
@@ -114,8 +113,8 @@ def _find_broadband(f: h5py.File):
 
 def read_indy_broadband(nwb_path, t_start=None, t_stop=None):
     """(lfp float32 volts, rate Hz, t0 s, channel names) from an Indy broadband NWB 1 file."""
-    nwb_path = existing_path(nwb_path)
-    with h5py.File(nwb_path, "r") as f:
+    nwb_path = existing_path(nwb_path, kind="file")
+    with open_hdf5(nwb_path, "NWB 1 broadband file") as f:
         group = _find_broadband(f)
         if group is None:
             raise ValueError(
@@ -169,8 +168,14 @@ def load_indy(mat_path, nwb_path=None, bin_size=0.01, *, session=None, include_u
         kinematic samples, shortened to the broadband's span when it is given.
     """
     bin_size = as_seconds(bin_size, "bin_size")
-    mat_path = existing_path(mat_path)
-    t, cursor, target, trains, unit_rows = _read_indy_mat(mat_path, include_unsorted)
+    mat_path = existing_path(mat_path, kind="file")
+    try:
+        t, cursor, target, trains, unit_rows = _read_indy_mat(mat_path, include_unsorted)
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise ValueError(
+            f"'{mat_path}' cannot be read ({type(exc).__name__}: {exc}); the file is truncated or "
+            "corrupt."
+        ) from None
     if len(t) < 2 or not np.all(np.diff(t) > 0):
         raise ValueError(f"'{mat_path}': t must hold at least two increasing sample times.")
     dt = float(np.median(np.diff(t)))

@@ -24,14 +24,28 @@ def _load_block(block_or_path):
         block.segments.append(block_or_path)
         return block, None
     path = existing_path(block_or_path)
+    if path.suffix.lower() == ".vhdr":
+        from ._brainvision import check_brainvision_files
+
+        check_brainvision_files(path)
+    try:
+        ios = neo.io.list_candidate_ios(str(path))
+    except (IOError, OSError, ValueError):
+        ios = []
+    if not ios:
+        raise ValueError(
+            f"neo has no reader for '{path}' (extension {path.suffix or '(none)'!r}). Supported: "
+            "any format neo.io.get_io recognises (BrainVision .vhdr, Blackrock .nev/.nsX, "
+            "Neuralynx, Plexon, ...)."
+        )
     try:
         io = neo.io.get_io(str(path))
-    except (IOError, OSError, ValueError) as exc:
+        return io.read_block(lazy=False), path
+    except Exception as exc:  # noqa: BLE001 - neo's parsers raise many types on a bad file
         raise ValueError(
-            f"neo has no reader for '{path}' ({exc}). Supported: any format neo.io.get_io "
-            "recognises (BrainVision .vhdr, Blackrock .nev/.nsX, Neuralynx, Plexon, ...)."
+            f"neo's {ios[0].__name__} could not read '{path}' ({type(exc).__name__}: {exc}); the "
+            "file (or one it refers to) is truncated, corrupt or incomplete."
         ) from None
-    return io.read_block(lazy=False), path
 
 
 def _segment_span(seg) -> tuple[float, float]:

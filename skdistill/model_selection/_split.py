@@ -9,6 +9,7 @@ that rows of a session are in time order. They work for 2-D continuous rows (tim
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator
@@ -25,7 +26,23 @@ class _GroupsRequested:
 
 def _check_groups(X, groups):
     n_rows = len(X) if hasattr(X, "__len__") else np.shape(X)[0]
+    if n_rows == 0:
+        raise ValueError("X has no rows; a splitter needs at least one row per session.")
     return check_session(groups, n_rows)
+
+
+def _check_n_splits(n_splits, owner: str) -> int:
+    if isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral) or n_splits < 1:
+        raise ValueError(f"{owner}: n_splits must be a positive int; got {n_splits!r}.")
+    return int(n_splits)
+
+
+def _check_fraction(value, name: str, owner: str, *, allow_zero: bool) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or not (0 <= value < 1 if allow_zero else 0 < value < 1):
+        interval = "[0, 1)" if allow_zero else "(0, 1)"
+        raise ValueError(f"{owner}: {name} must be a fraction in {interval}; got {value!r}.")
+    return float(value)
 
 
 def _session_indices(groups):
@@ -98,11 +115,21 @@ class SegmentSplit(_GroupsRequested, BaseCrossValidator):
             raise ValueError(f"evaluate_on must be 'val+test', 'test' or 'val'; got {self.evaluate_on!r}.")
         if self.split_mode not in ("exact", "as_released"):
             raise ValueError(f"split_mode must be 'exact' or 'as_released'; got {self.split_mode!r}.")
-        if not 0 <= self.val_fraction + self.test_fraction < 1:
-            raise ValueError("val_fraction + test_fraction must be in [0, 1).")
+        _check_n_splits(self.n_splits, "SegmentSplit")
+        val = _check_fraction(self.val_fraction, "val_fraction", "SegmentSplit", allow_zero=True)
+        test = _check_fraction(self.test_fraction, "test_fraction", "SegmentSplit", allow_zero=True)
+        if not 0 <= val + test < 1:
+            raise ValueError(
+                f"SegmentSplit: val_fraction + test_fraction must be in [0, 1); got {val + test:g}."
+            )
+        if self.evaluate_on != "val" and test == 0 or self.evaluate_on == "val" and val == 0:
+            raise ValueError(
+                f"SegmentSplit: evaluate_on={self.evaluate_on!r} evaluates on an empty set "
+                f"(val_fraction={val:g}, test_fraction={test:g})."
+            )
 
     def get_n_splits(self, X=None, y=None, groups=None):
-        return self.n_splits
+        return _check_n_splits(self.n_splits, "SegmentSplit")
 
     def assign(self, X, groups=None, split=0):
         """Role of every row: an array of ``"train"``, ``"val"``, ``"test"`` or ``"dropped"``."""
@@ -133,6 +160,7 @@ class SegmentSplit(_GroupsRequested, BaseCrossValidator):
         raise NotImplementedError
 
     def split(self, X, y=None, groups=None):
+        self._check()
         wanted = {"val+test": ("val", "test"), "test": ("test",), "val": ("val",)}[self.evaluate_on]
         for k in range(self.n_splits):
             roles = self.assign(X, groups, split=k)
@@ -155,6 +183,11 @@ class LeaveSessionOut(_GroupsRequested, BaseCrossValidator):
         present = list(_session_indices(groups))
         if self.sessions is None:
             return present
+        if isinstance(self.sessions, (str, bytes)) or np.ndim(self.sessions) != 1:
+            raise ValueError(
+                f"LeaveSessionOut: sessions must be a list of session labels, e.g. "
+                f"[{self.sessions!r}]; got {self.sessions!r}."
+            )
         missing = [s for s in self.sessions if str(s) not in present]
         if missing:
             raise ValueError(f"sessions {missing} are not in groups; known sessions: {present}.")
@@ -211,7 +244,7 @@ class ChronologicalFolds(_GroupsRequested, BaseCrossValidator):
         self.require_both_classes = require_both_classes
 
     def get_n_splits(self, X=None, y=None, groups=None):
-        return self.n_splits
+        return _check_n_splits(self.n_splits, "ChronologicalFolds")
 
     def _starts(self):
         if self.n_splits <= len(_FOLD_TEST_STARTS):
@@ -220,11 +253,41 @@ class ChronologicalFolds(_GroupsRequested, BaseCrossValidator):
         return tuple(self.buffer_fraction + span * k / (self.n_splits - 1) for k in range(self.n_splits))
 
     def split(self, X, y=None, groups=None):
+        """Yield ``(train, test)`` row indices; every fold's test set is distinct.
+
+        Raises a ``ValueError`` when the sessions are too short for ``n_splits`` distinct test
+        windows (or leave a fold without training rows), instead of yielding repeated folds.
+        """
+        folds = self._folds(X, y, groups)
+        yield from folds
+
+    def _folds(self, X, y, groups):
+        owner = "ChronologicalFolds"
+        n_splits = _check_n_splits(self.n_splits, owner)
+        _check_fraction(self.test_fraction, "test_fraction", owner, allow_zero=False)
+        _check_fraction(self.buffer_fraction, "buffer_fraction", owner, allow_zero=True)
         if not 0 < self.test_fraction + 2 * self.buffer_fraction < 1:
-            raise ValueError("test_fraction + 2 * buffer_fraction must be in (0, 1).")
+            raise ValueError(
+                f"{owner}: test_fraction + 2 * buffer_fraction must be in (0, 1); got "
+                f"{self.test_fraction + 2 * self.buffer_fraction:g}."
+            )
         groups = _check_groups(X, groups)
         sessions = _session_indices(groups)
         y = None if y is None else np.asarray(y)
+        # the test windows at the reference positions (before any sliding for classes) must differ
+        placed = {
+            tuple(min(int(round(start * len(rows))), len(rows) - max(int(round(self.test_fraction * len(rows))), 1))
+                  for rows in sessions.values())
+            for start in self._starts()
+        }
+        if len(placed) < n_splits:
+            shortest = min(len(rows) for rows in sessions.values())
+            raise ValueError(
+                f"{owner}: n_splits={n_splits} asks for more folds than the data give distinct "
+                f"test windows ({len(placed)}; the shortest session has {shortest} rows). Use "
+                f"n_splits <= {len(placed)} or longer sessions."
+            )
+        folds = []
         for start in self._starts():
             train, test = [], []
             for label, rows in sessions.items():
@@ -235,7 +298,21 @@ class ChronologicalFolds(_GroupsRequested, BaseCrossValidator):
                 lo, hi = max(t0 - buf, 0), min(t1 + buf, n)
                 test.append(rows[t0:t1])
                 train.append(np.concatenate([rows[:lo], rows[hi:]]))
-            yield np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+            folds.append((np.sort(np.concatenate(train)), np.sort(np.concatenate(test))))
+        distinct = len({tuple(test) for _, test in folds})
+        if distinct < n_splits:
+            warnings.warn(
+                f"{owner}: sliding the test windows until they hold both classes left "
+                f"{distinct} distinct test sets for n_splits={n_splits}; the classes are "
+                "concentrated in few parts of the sessions.",
+                UserWarning, stacklevel=3,
+            )
+        if any(len(train) == 0 for train, _ in folds):
+            raise ValueError(
+                f"{owner}: a fold has no training rows (the sessions are too short for "
+                f"test_fraction={self.test_fraction:g} and buffer_fraction={self.buffer_fraction:g})."
+            )
+        return folds
 
     def _place(self, start, n, y_session, label):
         length = max(int(round(self.test_fraction * n)), 1)

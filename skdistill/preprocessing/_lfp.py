@@ -33,7 +33,7 @@ def _as_2d(signal, name="signal"):
     """(n_samples, n_channels) float64 array from an ndarray, Quantity or neo.AnalogSignal."""
     if isinstance(signal, pq.Quantity):
         signal = signal.magnitude
-    x = np.asarray(signal, dtype=float)
+    x = _as_float(signal, name)
     squeeze = x.ndim == 1
     if squeeze:
         x = x[:, None]
@@ -41,22 +41,49 @@ def _as_2d(signal, name="signal"):
         raise ValueError(
             f"{name} must be 1-D or 2-D (rows = samples, columns = channels); got shape {x.shape}."
         )
-    if x.shape[0] < 2:
-        raise ValueError(f"{name} needs at least 2 samples along axis 0; got shape {x.shape}.")
-    if not np.all(np.isfinite(x)):
+    if x.shape[0] < 2 or x.shape[1] == 0:
+        raise ValueError(f"{name} needs at least 2 samples and one channel; got shape {x.shape}.")
+    if not np.all(np.isfinite(x)) or (np.abs(x) > np.finfo(np.float32).max).any():
         raise ValueError(
-            f"{name} contains NaN or infinite values; filters would spread them over the whole "
+            f"{name} contains NaN, infinite or beyond-float32 values; filters would spread them over the whole "
             "channel. Interpolate bad samples or drop the channel first."
         )
     return x, squeeze
 
 
+def _as_float(signal, name):
+    try:
+        return np.asarray(signal, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a numeric array (rows = samples, columns = channels); got "
+            f"{type(signal).__name__} that is not (ragged, or holds non-numbers)."
+        ) from None
+
+
 def _rate(sampling_rate, name="sampling_rate"):
     if isinstance(sampling_rate, pq.Quantity):
         sampling_rate = float(sampling_rate.rescale(pq.Hz).magnitude)
-    if sampling_rate is None or not np.isfinite(sampling_rate) or sampling_rate <= 0:
+    try:
+        value = float(sampling_rate)
+    except (TypeError, ValueError):
+        value = np.nan
+    if isinstance(sampling_rate, bool) or not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive rate in Hz; got {sampling_rate!r}.")
-    return float(sampling_rate)
+    return value
+
+
+def _filtfilt(sos, x, fs, what, name="signal"):
+    """``sosfiltfilt`` along axis 0, with a clear error for a signal shorter than its padding."""
+    n_sections = len(sos)
+    padlen = 3 * (2 * n_sections + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum()))
+    if x.shape[0] <= padlen:
+        raise ValueError(
+            f"{name} has {x.shape[0]} samples ({x.shape[0] / fs:g} s at {fs:g} Hz); the zero-phase "
+            f"{what} needs more than {padlen} ({(padlen + 1) / fs:g} s). Pass a longer signal or "
+            "skip this filter."
+        )
+    return sps.sosfiltfilt(sos, x, axis=0)
 
 
 def _out(x, squeeze):
@@ -86,10 +113,13 @@ def notch_filter(signal, sampling_rate, freqs=60.0, harmonics=True, quality=30.0
     """
     fs = _rate(sampling_rate)
     x, squeeze = _as_2d(signal)
-    base = np.atleast_1d(np.asarray(freqs, dtype=float))
-    if np.any(base <= 0):
-        raise ValueError(f"freqs must be positive frequencies in Hz; got {freqs!r}.")
-    if quality <= 0:
+    try:
+        base = np.atleast_1d(np.asarray(freqs, dtype=float))
+    except (TypeError, ValueError):
+        base = np.array([np.nan])
+    if base.ndim != 1 or not np.all(np.isfinite(base)) or np.any(base <= 0):
+        raise ValueError(f"freqs (notch) must be positive frequencies in Hz; got {freqs!r}.")
+    if not isinstance(quality, (int, float, np.number)) or not quality > 0:
         raise ValueError(f"quality must be a positive Q factor; got {quality!r}.")
     targets = []
     for f in base:
@@ -101,7 +131,7 @@ def notch_filter(signal, sampling_rate, freqs=60.0, harmonics=True, quality=30.0
         )
     # one cascade of second-order sections: a single zero-phase pass instead of one per notch
     sos = np.concatenate([sps.tf2sos(*sps.iirnotch(f, quality, fs=fs)) for f in targets])
-    x = sps.sosfiltfilt(sos, x, axis=0)
+    x = _filtfilt(sos, x, fs, f"notch cascade ({len(targets)} notches)")
     return _out(x, squeeze)
 
 
@@ -130,6 +160,8 @@ def butter_filter(signal, sampling_rate, highpass=None, lowpass=None, order=2):
     if highpass is None and lowpass is None:
         raise ValueError("butter_filter needs highpass and/or lowpass (Hz); got neither.")
     for name, f in (("highpass", highpass), ("lowpass", lowpass)):
+        if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float, np.number))):
+            raise ValueError(f"{name} must be a frequency in Hz or None; got {f!r}.")
         if f is not None and not 0 < f < fs / 2:
             raise ValueError(
                 f"{name} must lie between 0 and the Nyquist frequency {fs / 2:g} Hz; got {f!r}. "
@@ -137,6 +169,16 @@ def butter_filter(signal, sampling_rate, highpass=None, lowpass=None, order=2):
             )
     if highpass is not None and lowpass is not None and highpass >= lowpass:
         raise ValueError(f"highpass ({highpass} Hz) must be below lowpass ({lowpass} Hz).")
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"order must be a positive int; got {order!r}.")
+    # the same design elephant.signal_processing.butter uses, to state the minimum length
+    padlen = max(3 * (2 * int(np.ceil(order / 2)) + 1), 0)
+    if x.shape[0] <= padlen:
+        raise ValueError(
+            f"signal has {x.shape[0]} samples ({x.shape[0] / fs:g} s at {fs:g} Hz); the zero-phase "
+            f"Butterworth filter of order {order} needs more than {padlen}. Pass a longer signal "
+            "or skip this filter (highpass=None / lowpass=None)."
+        )
     if highpass is not None:
         x = _elephant_butter(x, highpass_frequency=highpass, order=order,
                              filter_function="sosfiltfilt", sampling_frequency=fs, axis=0)
@@ -151,10 +193,17 @@ def common_average_reference(signal):
 
     All-NaN columns (channels absent from a session) are ignored and stay NaN.
     """
-    x = np.asarray(signal.magnitude if isinstance(signal, pq.Quantity) else signal, dtype=float)
+    x = _as_float(signal.magnitude if isinstance(signal, pq.Quantity) else signal, "signal")
     if x.ndim != 2:
         raise ValueError(
             f"common_average_reference needs a 2-D (samples, channels) array; got shape {x.shape}."
+        )
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(x) > np.finfo(np.float32).max
+    if huge.any():
+        raise ValueError(
+            "signal holds infinite values or values beyond the float32 range; the channel mean "
+            "would spread them to every channel. Interpolate bad samples or drop the channel first."
         )
     present = ~np.all(np.isnan(x), axis=0)
     out = x.copy()
@@ -187,7 +236,7 @@ def resample(signal, from_rate, to_rate, n_out=None):
     n = x.shape[0]
     if n_out is None:
         n_out = int(round(n * fs_out / fs_in))
-    if n_out < 1:
+    if isinstance(n_out, bool) or not isinstance(n_out, (int, np.integer)) or n_out < 1:
         raise ValueError(f"n_out must be a positive number of samples; got {n_out!r}.")
     ratio = n_out / n
     pad = min(n - 1, max(int(round(0.1 * n)), int(round(fs_in))))
@@ -214,7 +263,16 @@ def zscore(signal):
 
 
 def _zscore(signal):
-    x = np.asarray(signal, dtype=float)
+    x = _as_float(signal, "signal")
+    if x.ndim not in (1, 2) or x.size == 0:
+        raise ValueError(f"signal must be a non-empty 1-D or 2-D array; got shape {x.shape}.")
+    with np.errstate(invalid="ignore"):
+        huge = np.abs(x) > np.finfo(np.float32).max
+    if huge.any():
+        raise ValueError(
+            "signal holds infinite values or values beyond the float32 range; z-scoring "
+            "would give NaN. Interpolate bad samples or drop the channel first."
+        )
     squeeze = x.ndim == 1
     if squeeze:
         x = x[:, None]
@@ -262,6 +320,11 @@ def preprocess_lfp(recording, *, notch=60.0, highpass=0.05, lowpass=50.0, car=Tr
         raise ValueError(
             f"Recording {recording.session!r} needs lfp, lfp_rate and bin_rate for preprocess_lfp."
         )
+    if notch is not None and not (isinstance(notch, (int, float, np.number)) and 0 < notch < recording.lfp_rate / 2):
+        raise ValueError(
+            f"notch must be a line frequency in Hz below the Nyquist frequency "
+            f"{recording.lfp_rate / 2:g} Hz (or None to skip it); got {notch!r}."
+        )
     fs, bin_rate = float(recording.lfp_rate), float(recording.bin_rate)
     n_bins = recording.n_bins
     if n_bins is None:
@@ -270,10 +333,13 @@ def preprocess_lfp(recording, *, notch=60.0, highpass=0.05, lowpass=50.0, car=Tr
     blocks = []
     for a in range(0, recording.lfp.shape[1], _CHANNEL_BLOCK):
         x, _ = _as_2d(recording.lfp[:, a:a + _CHANNEL_BLOCK], f"lfp of {recording.session!r}")
-        if notch is not None:
-            x = notch_filter(x, fs, freqs=notch, harmonics=True, quality=30.0)
-        if highpass is not None or lowpass is not None:
-            x = butter_filter(x, fs, highpass=highpass, lowpass=lowpass, order=2)
+        try:
+            if notch is not None:
+                x = notch_filter(x, fs, freqs=notch, harmonics=True, quality=30.0)
+            if highpass is not None or lowpass is not None:
+                x = butter_filter(x, fs, highpass=highpass, lowpass=lowpass, order=2)
+        except ValueError as exc:
+            raise ValueError(f"preprocess_lfp, lfp of recording {recording.session!r}: {exc}") from None
         blocks.append(resample(x, fs, bin_rate, n_out=n_out))
     x = np.concatenate(blocks, axis=1)
     if car:

