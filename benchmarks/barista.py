@@ -6,21 +6,21 @@ masking scale on subjects 1-4, then probe the frozen embeddings of held-out subj
 Baselines on the same folds: the randomly initialised encoder (no pretraining) for each
 encoding, and per-channel log 70-150 Hz power (the simulator's task band) with the same probe.
 
-Run ``python -m benchmarks.barista`` (about 15-20 min on 2 shared CPU cores); ``--quick`` is a
-1-minute smoke run. Writes ``benchmarks/results/barista.{json,md}`` and ``barista_heatmap.png``.
+Run ``python -m benchmarks.barista`` (about 15-20 min on 2 shared CPU cores; fitted models are
+cached under ``benchmarks/cache/``); ``--quick`` is a 1-minute smoke run (``barista_quick.*``).
+Writes ``benchmarks/results/barista.{json,md,png}`` (the png: the heatmap).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import time
 
 import numpy as np
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results")
+from benchmarks._harness import ModelCache, make_parser, parse_args, write_results
+from skdistill.evaluation import probe_auc
+
 SCALES = ("channel", "parcel", "lobe")
 
 #: Reference numbers (Brain Treebank sentence onset, paper-secondhand; see reference note §12)
@@ -34,23 +34,6 @@ REFERENCE = {
 }
 
 
-def _probe_auc(Z, y, session, n_splits):
-    """Mean and per-fold ROC-AUC of a linear probe under chronological folds."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from skdistill.model_selection import ChronologicalFolds
-
-    folds = []
-    for train, test in ChronologicalFolds(n_splits=n_splits).split(Z, y, groups=session):
-        probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-        probe.fit(Z[train], y[train])
-        folds.append(float(roc_auc_score(y[test], probe.predict_proba(Z[test])[:, 1])))
-    return float(np.mean(folds)), folds
-
-
 def _embeddings(est, X, meta):
     """Segment embedding (mean over all real tokens, = ``transform``) and the channel-pooled
     one (mean over patches per channel, concatenated over the subject's channels)."""
@@ -60,7 +43,7 @@ def _embeddings(est, X, meta):
     return tokens.mean(axis=(1, 2)), tokens.mean(axis=1).reshape(len(X), -1)
 
 
-def _band_power(X, sampling_rate, band=(70.0, 150.0)):
+def band_power(X, sampling_rate, band=(70.0, 150.0)):
     """Per-channel log power in ``band`` (Welch), padding channels dropped: (n, n_channels)."""
     from scipy.signal import welch
 
@@ -70,7 +53,8 @@ def _band_power(X, sampling_rate, band=(70.0, 150.0)):
     return np.log(psd[..., keep].mean(axis=-1))
 
 
-def _summary(values):
+def summary(values):
+    """Mean, sd (ddof 1), median and the values."""
     values = np.asarray(values, dtype=float)
     return {
         "mean": float(values.mean()),
@@ -82,8 +66,8 @@ def _summary(values):
 
 def time_default_size(n_segments, threads):
     """Seconds per pretraining epoch of ``BaristaTransformer()`` on the default cohort shape."""
+    from skdistill import BaristaTransformer
     from skdistill.datasets import make_ieeg_cohort
-    from skdistill.estimators._barista import BaristaTransformer
 
     cohort = make_ieeg_cohort(n_subjects=3, n_segments=n_segments, random_state=0)
     est = BaristaTransformer(max_epochs=1, random_state=0)
@@ -99,12 +83,9 @@ def time_default_size(n_segments, threads):
     }
 
 
-def run(args):
-    import torch
-
-    torch.set_num_threads(args.threads)
+def run(args, cache):
+    from skdistill import BaristaTransformer
     from skdistill.datasets import make_ieeg_cohort
-    from skdistill.estimators._barista import BaristaTransformer
 
     train_subjects = list(range(1, args.n_subjects))
     held_out = args.n_subjects
@@ -117,7 +98,7 @@ def run(args):
     results = {"grid": {}, "grid_channel_pooled": {}, "random_init": {},
                "random_init_channel_pooled": {}, "band_power": [], "fit_seconds": []}
     started = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in args.seeds:
         train = make_ieeg_cohort(
             subjects=train_subjects, n_segments=args.pretrain_segments, random_state=seed,
             **cohort_kw,
@@ -127,31 +108,36 @@ def run(args):
         )
         meta_train = dict(session=train.session, electrodes=train.electrodes)
         meta_test = dict(session=test.session, electrodes=test.electrodes)
-        hg = _band_power(test.X, test.sampling_rate)
-        results["band_power"].append(_probe_auc(hg, test.y, test.session, args.folds)[0])
+        data = {"cohort": cohort_kw, "subjects": train_subjects, "seed": seed,
+                "n_segments": args.pretrain_segments}
+        hg = band_power(test.X, test.sampling_rate)
+        results["band_power"].append(probe_auc(hg, test.y, test.session, n_splits=args.folds))
         for encoding in SCALES:
             est = BaristaTransformer(encoding, random_state=seed, **{**model_kw, "max_epochs": 0})
-            est.fit(train.X, **meta_train)
+            est = cache.fit(est, train.X, data=data, **meta_train).estimator
             Z, Zc = _embeddings(est, test.X, meta_test)
             results["random_init"].setdefault(encoding, []).append(
-                _probe_auc(Z, test.y, test.session, args.folds)[0])
+                probe_auc(Z, test.y, test.session, n_splits=args.folds))
             results["random_init_channel_pooled"].setdefault(encoding, []).append(
-                _probe_auc(Zc, test.y, test.session, args.folds)[0])
+                probe_auc(Zc, test.y, test.session, n_splits=args.folds))
             for mask_scale in SCALES:
                 est = BaristaTransformer(encoding, mask_scale, random_state=seed, **model_kw)
-                est.fit(train.X, **meta_train)
+                fit = cache.fit(est, train.X, data=data, record=lambda m: {"fit_time": m.fit_time_},
+                                **meta_train)
+                est = fit.estimator
                 Z, Zc = _embeddings(est, test.X, meta_test)
-                auc, folds = _probe_auc(Z, test.y, test.session, args.folds)
-                auc_c = _probe_auc(Zc, test.y, test.session, args.folds)[0]
+                auc, folds = probe_auc(Z, test.y, test.session, n_splits=args.folds,
+                                       return_folds=True)
+                auc_c = probe_auc(Zc, test.y, test.session, n_splits=args.folds)
                 key = f"{encoding}+{mask_scale}"
                 results["grid"].setdefault(key, []).append(auc)
                 results["grid_channel_pooled"].setdefault(key, []).append(auc_c)
-                results["fit_seconds"].append(est.fit_time_)
+                results["fit_seconds"].append(fit.record["fit_time"])
                 print(
                     f"seed {seed} {key:16s} AUC {auc:.3f} channel-pooled {auc_c:.3f} "
                     f"(folds {np.round(folds, 2).tolist()}) "
                     f"loss {est.history_[0]['train_loss']:.3f}->{est.history_[-1]['train_loss']:.3f} "
-                    f"fit {est.fit_time_:.0f}s  [{time.perf_counter() - started:.0f}s]",
+                    f"fit {fit.record['fit_time']:.0f}s  [{time.perf_counter() - started:.0f}s]",
                     flush=True,
                 )
     timing = time_default_size(args.timing_segments, args.threads) if args.timing_segments else None
@@ -164,17 +150,16 @@ def write(results, timing, elapsed, train, test, args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    os.makedirs(RESULTS, exist_ok=True)
-    grid = {k: _summary(v) for k, v in results["grid"].items()}
-    grid_c = {k: _summary(v) for k, v in results["grid_channel_pooled"].items()}
-    random_c = {k: _summary(v) for k, v in results["random_init_channel_pooled"].items()}
-    random_init = {k: _summary(v) for k, v in results["random_init"].items()}
-    random_all = _summary([v for vals in results["random_init"].values() for v in vals])
-    band = _summary(results["band_power"])
+    grid = {k: summary(v) for k, v in results["grid"].items()}
+    grid_c = {k: summary(v) for k, v in results["grid_channel_pooled"].items()}
+    random_c = {k: summary(v) for k, v in results["random_init_channel_pooled"].items()}
+    random_init = {k: summary(v) for k, v in results["random_init"].items()}
+    random_all = summary([v for vals in results["random_init"].values() for v in vals])
+    band = summary(results["band_power"])
     by_encoding = {
-        e: _summary([v for m in SCALES for v in results["grid"][f"{e}+{m}"]]) for e in SCALES
+        e: summary([v for m in SCALES for v in results["grid"][f"{e}+{m}"]]) for e in SCALES
     }
-    by_mask = {m: _summary([v for e in SCALES for v in results["grid"][f"{e}+{m}"]]) for m in SCALES}
+    by_mask = {m: summary([v for e in SCALES for v in results["grid"][f"{e}+{m}"]]) for m in SCALES}
     payload = {
         "config": vars(args),
         "pretrain_subjects": sorted(set(train.session)),
@@ -189,14 +174,11 @@ def write(results, timing, elapsed, train, test, args):
         "random_init_auc_channel_pooled": random_c,
         "random_init_all": random_all,
         "band_power_probe_auc": band,
-        "pretrain_fit_seconds": _summary(results["fit_seconds"]),
+        "pretrain_fit_seconds": summary(results["fit_seconds"]),
         "default_size_timing": timing,
         "elapsed_seconds": elapsed,
         "reference_auc": REFERENCE,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }
-    with open(os.path.join(RESULTS, "barista.json"), "w") as fh:
-        json.dump(payload, fh, indent=2)
 
     mean = np.array([[grid[f"{e}+{m}"]["mean"] for m in SCALES] for e in SCALES])
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
@@ -211,20 +193,18 @@ def write(results, timing, elapsed, train, test, args):
     ax.set_xlabel("masking scale")
     ax.set_ylabel("spatial encoding")
     ax.set_title(
-        f"Held-out subject ROC-AUC ({args.seeds} seeds)\nrandom init {random_all['mean']:.3f}, "
+        f"Held-out subject ROC-AUC ({len(args.seeds)} seeds)\nrandom init {random_all['mean']:.3f}, "
         f"HG band power {band['mean']:.3f}", fontsize=10,
     )
     fig.colorbar(im, ax=ax, label="ROC-AUC")
     fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, "barista_heatmap.png"), dpi=120)
-    plt.close(fig)
 
     lines = [
         "# BaRISTA spatial-scale grid on the simulated cohort",
         "",
         f"Pretrain on {', '.join(payload['pretrain_subjects'])}; frozen-embedding probe "
         f"(StandardScaler + LogisticRegression) on held-out {payload['held_out_subject'][0]}, "
-        f"{args.folds} chronological folds, ROC-AUC averaged over folds; {args.seeds} seeds "
+        f"{args.folds} chronological folds, ROC-AUC averaged over folds; {len(args.seeds)} seeds "
         "(cohort and model). Generated by `python -m benchmarks.barista`.",
         "",
         f"Setup: {args.max_channels} contacts per subject, {args.segment_duration:g} s segments at "
@@ -282,14 +262,13 @@ def write(results, timing, elapsed, train, test, args):
             f"{tuple(timing['X_shape'])}): {timing['seconds_per_epoch']:.1f} s per epoch, "
             f"{timing['seconds_per_segment_epoch']:.3f} s per segment-epoch."
         )
-    with open(os.path.join(RESULTS, "barista.md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
+    payload["config"] = {k: (str(v) if k == "out" else v) for k, v in vars(args).items()}
+    write_results("barista", payload, lines, quick=args.quick, out=args.out, figure=fig, echo=False)
     return payload
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = make_parser(__doc__, seeds=(0, 1, 2), quick_help="2 seeds, tiny cohort, 1 epoch")
     parser.add_argument("--n-subjects", type=int, default=5, help="the last one is held out")
     parser.add_argument("--pretrain-segments", type=int, default=32)
     parser.add_argument("--heldout-segments", type=int, default=240)
@@ -303,14 +282,12 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--timing-segments", type=int, default=20,
                         help="segments per subject for the default-size timing run (0 skips it)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads; 1 is fastest when the cores are shared")
-    parser.add_argument("--quick", action="store_true", help="a 1-minute smoke run")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.quick:
-        args.seeds, args.pretrain_segments, args.heldout_segments = 2, 8, 40
+        args.seeds, args.pretrain_segments, args.heldout_segments = [0, 1], 8, 40
         args.max_channels, args.epochs, args.timing_segments = 6, 1, 0
-    payload = write(*run(args), args)
+    cache = ModelCache(enabled=not (args.quick or args.no_cache))
+    payload = write(*run(args, cache), args)
     print(json.dumps({k: payload[k] for k in ("by_encoding", "random_init_all",
                                               "band_power_probe_auc")}, indent=1))
 

@@ -15,20 +15,20 @@ frozen tokens:
 
 Next to them: per-channel log 70-150 Hz power of the raw signal (the simulator's task band).
 
-Run ``python -m benchmarks.barista_diagnostics`` (about 10 min on 2 CPU cores). Writes
+Run ``python -m benchmarks.barista_diagnostics`` (about 10 min on 2 CPU cores; ``--quick``: a
+few seconds, ``barista_diagnostics_quick.*``). Writes
 ``benchmarks/results/barista_diagnostics.{json,md}``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import time
 
 import numpy as np
 
-from benchmarks.barista import RESULTS, _band_power, _probe_auc, _summary
+from benchmarks._harness import ModelCache, make_parser, parse_args, write_results
+from benchmarks.barista import band_power, summary
+from skdistill.evaluation import probe_auc
 
 READOUTS = ("mean-pool", "channel-pooled", "energy-pool", "token energy")
 
@@ -45,36 +45,39 @@ def _readouts(est, X, meta):
     }
 
 
-def run(args):
-    import torch
-
+def run(args, cache):
+    from skdistill import BaristaTransformer
     from skdistill.datasets import make_ieeg_cohort
-    from skdistill.estimators._barista import BaristaTransformer
 
-    torch.set_num_threads(args.threads)
     cohort_kw = dict(max_channels=args.max_channels, segment_duration=args.segment_duration,
                      effect_size=args.effect_size)
     rows, band, started = [], [], time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in args.seeds:
         train = make_ieeg_cohort(subjects=[1, 2, 3, 4], n_segments=args.pretrain_segments,
                                  random_state=seed, **cohort_kw)
         test = make_ieeg_cohort(subjects=[5], n_segments=args.heldout_segments, random_state=seed,
                                 **cohort_kw)
         meta_train = dict(session=train.session, electrodes=train.electrodes)
         meta_test = dict(session=test.session, electrodes=test.electrodes)
-        band.append(_probe_auc(_band_power(test.X, test.sampling_rate), test.y, test.session,
-                               args.folds)[0])
+        band.append(probe_auc(band_power(test.X, test.sampling_rate), test.y, test.session,
+                              n_splits=args.folds))
+        data = {"cohort": cohort_kw, "subjects": [1, 2, 3, 4], "seed": seed,
+                "n_segments": args.pretrain_segments}
         for epochs in args.epochs:
             est = BaristaTransformer(args.encoding, args.mask_scale, max_epochs=epochs,
                                      batch_size=args.batch_size, patch_size=args.patch_size,
-                                     random_state=seed).fit(train.X, **meta_train)
+                                     random_state=seed)
+            fit = cache.fit(est, train.X, data=data, **meta_train, record=lambda m, e=epochs: {
+                "fit_time": m.fit_time_,
+                "loss": float(m.history_[-1]["train_loss"]) if e else float("nan")})
+            est = fit.estimator
             feats = _readouts(est, test.X, meta_test)
-            aucs = {name: _probe_auc(F, test.y, test.session, args.folds)[0]
+            aucs = {name: probe_auc(F, test.y, test.session, n_splits=args.folds)
                     for name, F in feats.items()}
             steps = epochs * int(np.ceil(len(train.X) / args.batch_size))
-            loss = est.history_[-1]["train_loss"] if epochs else float("nan")
+            loss = fit.record["loss"]
             rows.append(dict(seed=seed, epochs=epochs, steps=steps, loss=loss,
-                             fit_seconds=est.fit_time_, **aucs))
+                             fit_seconds=fit.record["fit_time"], **aucs))
             print(f"seed {seed} epochs {epochs:3d} ({steps} steps) loss {loss:.3f} "
                   + " ".join(f"{k} {v:.3f}" for k, v in aucs.items())
                   + f"  [{time.perf_counter() - started:.0f}s]", flush=True)
@@ -82,17 +85,14 @@ def run(args):
 
 
 def write(rows, band, elapsed, args):
-    os.makedirs(RESULTS, exist_ok=True)
     table = {}
     for epochs in args.epochs:
         sel = [r for r in rows if r["epochs"] == epochs]
         table[epochs] = {"steps": sel[0]["steps"],
                          "loss": float(np.nanmean([r["loss"] for r in sel])),
-                         **{name: _summary([r[name] for r in sel]) for name in READOUTS}}
+                         **{name: summary([r[name] for r in sel]) for name in READOUTS}}
     payload = {"config": vars(args), "runs": rows, "by_epochs": table,
-               "band_power_probe_auc": _summary(band), "elapsed_seconds": elapsed}
-    with open(os.path.join(RESULTS, "barista_diagnostics.json"), "w") as fh:
-        json.dump(payload, fh, indent=2, default=float)
+               "band_power_probe_auc": summary(band), "elapsed_seconds": elapsed}
     b = payload["band_power_probe_auc"]
     lines = [
         "# BaRISTA diagnostics: pretraining budget and readout",
@@ -100,7 +100,7 @@ def write(rows, band, elapsed, args):
         f"Cell {args.encoding} encoding + {args.mask_scale} masking; pretrain on sub-1..4 "
         f"({args.pretrain_segments} segments each, batch {args.batch_size}), probe held-out sub-5 "
         f"({args.heldout_segments} segments, {args.folds} chronological folds, StandardScaler + "
-        f"LogisticRegression, ROC-AUC), {args.seeds} seeds, mean ± sd. Generated by "
+        f"LogisticRegression, ROC-AUC), {len(args.seeds)} seeds, mean ± sd. Generated by "
         f"`python -m benchmarks.barista_diagnostics`; {elapsed / 60:.1f} min.",
         "",
         "| epochs (steps) | final loss | " + " | ".join(READOUTS) + " |",
@@ -113,14 +113,11 @@ def write(rows, band, elapsed, args):
             f"{t[n]['mean']:.3f} ± {t[n]['sd']:.3f}" for n in READOUTS) + " |")
     lines += ["", f"Per-channel log 70-150 Hz power of the raw signal: {b['mean']:.3f} ± "
               f"{b['sd']:.3f}.", ""]
-    with open(os.path.join(RESULTS, "barista_diagnostics.md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("barista_diagnostics", payload, lines, quick=args.quick, out=args.out)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = make_parser(__doc__, seeds=(0, 1, 2), quick_help="1 seed, epochs 0 and 1, tiny cohort")
     parser.add_argument("--epochs", type=int, nargs="+", default=[0, 2, 10, 30])
     parser.add_argument("--encoding", default="parcel")
     parser.add_argument("--mask-scale", default="channel")
@@ -132,15 +129,13 @@ def main(argv=None):
     parser.add_argument("--patch-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="a 1-minute smoke run")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.quick:
-        args.seeds, args.epochs, args.pretrain_segments, args.heldout_segments = 1, [0, 1], 8, 40
+        args.seeds, args.epochs, args.pretrain_segments, args.heldout_segments = [0], [0, 1], 8, 40
         args.max_channels = 6
-    rows, band, elapsed = run(args)
-    if not args.quick:
-        write(rows, band, elapsed, args)
+    cache = ModelCache(enabled=not (args.quick or args.no_cache))
+    rows, band, elapsed = run(args, cache)
+    write(rows, band, elapsed, args)
 
 
 if __name__ == "__main__":

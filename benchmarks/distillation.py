@@ -12,24 +12,19 @@ weight, teacher layer, and how well the student matches its teacher on held-out 
 
 Run ``python -m benchmarks.distillation`` (about 25 min on 2 shared CPU cores; the simulated data
 and the teachers are cached under ``benchmarks/cache/``); ``--quick`` is a 2-minute smoke run.
+``--seeds 0 1 2`` lists the seeds.
 Writes ``benchmarks/results/distillation.{json,md,png}``.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import inspect
-import json
 import os
-import platform
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(__file__)
-RESULTS = os.path.join(HERE, "results")
-CACHE = os.path.join(HERE, "cache")
+from benchmarks._harness import ModelCache, literal_dict, make_parser, parse_args, stem, write_results
+from benchmarks._harness import RESULTS  # noqa: F401 - the default output directory
 
 #: Reference numbers (reference note section 14): main table paper-secondhand, generalization
 #: from the released notebook (mean over 27 real sessions).
@@ -39,59 +34,34 @@ REFERENCE = {
 }
 
 
-def _cached_data(n_sessions, duration, regime, quick):
+def simulated_data(cache, n_sessions, duration, regime):
+    """``data(seed) -> (S, L, y, session)``: simulated, preprocessed sessions, cached (the key
+    holds the code version, so a recalibrated simulator never reuses old data)."""
     from skdistill._comparison import simulate_paired
 
-    import inspect
-
-    from skdistill.datasets import _reaching
-
-    # the simulator's source is part of the key: a recalibrated simulator must not reuse old data
-    version = hashlib.sha1(inspect.getsource(_reaching).encode()).hexdigest()[:8]
-
     def load(seed):
-        path = os.path.join(CACHE, f"reach_{regime}_{n_sessions}x{duration:g}s_seed{seed}_{version}.npz")
-        if os.path.exists(path):
-            f = np.load(path, allow_pickle=False)
-            return f["S"], f["L"], f["y"], f["session"].astype(object)
-        S, L, y, session = simulate_paired(n_sessions, duration, regime, seed)
-        if not quick:
-            os.makedirs(CACHE, exist_ok=True)
-            np.savez(path, S=S, L=L, y=y, session=session.astype(str))
-        return S, L, y, session
+        config = {"n_sessions": n_sessions, "duration": duration, "regime": regime, "seed": seed}
+        return cache.memo("reach", config,
+                          lambda: simulate_paired(n_sessions, duration, regime, seed))
 
     return load
 
 
-def _cached_teacher(params, epochs, quick):
-    """Teachers depend on the spikes only, which the simulator draws independently of the LFP
-    regime, so one teacher per seed serves both regimes."""
+def cached_teacher(cache, params, epochs):
+    """``teacher(seed, S, session) -> fitted MaskedSpikeTransformer`` on the train segments.
+
+    Teachers depend on the spikes only, which the simulator draws independently of the LFP
+    regime, so one cached teacher per seed serves both regimes."""
     from skdistill._comparison import DEMO_PARAMS
     from skdistill.estimators import MaskedSpikeTransformer
-    from skdistill.model_selection import SegmentSplit
-
-    from skdistill.estimators import _encoders
-    from skdistill.nn import _mae, _tokenizers, _transformer
-
-    # The key covers the model code too: a teacher cached before a change to the model would not
-    # load (or, worse, would load with stale behaviour).
-    code = hashlib.sha1("".join(inspect.getsource(m) for m in (_encoders, _mae, _tokenizers,
-                                                               _transformer)).encode()).hexdigest()[:8]
+    from skdistill.evaluation import reference_split
 
     def fit(seed, S, session):
-        key = (hashlib.sha1(np.ascontiguousarray(S).tobytes()).hexdigest()[:12] + code
-               + hashlib.sha1(repr(sorted(params.items())).encode()).hexdigest()[:6])
-        path = os.path.join(CACHE, f"teacher_seed{seed}_{key}_e{epochs}.pt")
-        if os.path.exists(path):
-            return MaskedSpikeTransformer.load(path)
-        train = SegmentSplit(segment_length=500).assign(S, session) == "train"
+        train, _ = reference_split(session)
         p = {**DEMO_PARAMS, **params}
         te = MaskedSpikeTransformer(max_epochs=epochs, decoder_width=p["d_model"], random_state=seed,
-                                    **p).fit(S[train], session=session[train])
-        if not quick:
-            os.makedirs(CACHE, exist_ok=True)
-            te.save(path)
-        return te
+                                    **p)
+        return cache.fit(te, S[train], session=session[train], data={"seed": seed}).estimator
 
     return fit
 
@@ -102,16 +72,19 @@ def ablation(data, teacher, regime, seed, epochs, params, verbose=True):
     import torch
     from sklearn.frozen import FrozenEstimator
 
-    from skdistill._comparison import DEMO_PARAMS, decode_r2
-    from skdistill.estimators._distilled import DistilledLFPTransformer
-    from skdistill.model_selection import SegmentSplit
+    from skdistill._comparison import DEMO_PARAMS
+    from skdistill.estimators import DistilledLFPTransformer
+    from skdistill.evaluation import probe_r2, reference_split
 
     S, L, y, session = data(seed)
-    roles = SegmentSplit(segment_length=500).assign(S, session)
+    train, evaluate = reference_split(session)
     home = list(pd.unique(session))[0]
     mine = session == home
-    fit_rows = mine & (roles == "train")
-    test_rows = mine & np.isin(roles, ["val", "test"])
+    fit_rows = mine & train
+    test_rows = mine & evaluate
+
+    def decode(Z, sessions):
+        return probe_r2(Z, y, session, train=train, test=evaluate, sessions=sessions)
     te = teacher(seed, S, session)
     p = {**DEMO_PARAMS, **params}
     variants = {
@@ -131,7 +104,7 @@ def ablation(data, teacher, regime, seed, epochs, params, verbose=True):
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        teacher_r2 = decode_r2(te.transform(S, session=session), y, session, roles, [home])[home]
+        teacher_r2 = float(decode(te.transform(S, session=session), [home])[home])
         for name, extra in variants.items():
             t0 = time.perf_counter()
             kw = {**p, "max_epochs": epochs, "random_state": seed, **extra}
@@ -139,11 +112,11 @@ def ablation(data, teacher, regime, seed, epochs, params, verbose=True):
                 L[fit_rows], teacher_X=S[fit_rows], session=session[fit_rows])
             Z = np.zeros((len(L), st.embedding_dim_))
             Z[mine] = st.transform(L[mine], session=session[mine])
-            r2 = decode_r2(Z, y, session, roles, [home])[home]
+            r2 = float(decode(Z, [home])[home])
             # generalization: the other sessions through the distilled session's parameters
             st.set_params(unknown_session=home)
             others = [label for label in pd.unique(session) if label != home]
-            gen = decode_r2(st.transform(L, session=session), y, session, roles, others)
+            gen = decode(st.transform(L, session=session), others).to_dict()
             zc = Z[mine] - Z[mine].mean(0)
             rows.append(dict(
                 regime=regime, seed=seed, variant=name, r2=r2,
@@ -168,10 +141,11 @@ def ablation_only(args, teacher_params, epochs):
     """``--ablation-only``: the ablation on several seeds, to distillation_ablation.{json,md}."""
     import pandas as pd
 
-    teacher = _cached_teacher(teacher_params, epochs["teacher"], False)
-    data = _cached_data(3, 90.0, "linear", False)
+    cache = ModelCache(enabled=not args.no_cache)
+    teacher = cached_teacher(cache, teacher_params, epochs["teacher"])
+    data = simulated_data(cache, 3, 90.0, "linear")
     rows = []
-    for seed in range(args.seeds):
+    for seed in args.seeds:
         rows += ablation(data, teacher, "linear", seed, epochs["student"], {})
     df = pd.DataFrame(rows)
     cols = ["r2", "generalization_r2", "heldout_alignment", "train_alignment"]
@@ -188,12 +162,8 @@ def ablation_only(args, teacher_params, epochs):
     for name, row in table.iterrows():
         md.append(f"| {name} | " + " | ".join(
             f"{row[(c, 'mean')]:.3f} ± {np.nan_to_num(row[(c, 'std')]):.3f}" for c in cols) + " |")
-    with open(os.path.join(RESULTS, "distillation_ablation.json"), "w") as f:
-        json.dump({"epochs": epochs, "teacher_params": teacher_params, "rows": rows}, f, indent=1,
-                  default=float)
-    with open(os.path.join(RESULTS, "distillation_ablation.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results("distillation_ablation", {"epochs": epochs, "teacher_params": teacher_params,
+                                            "rows": rows}, md, out=args.out)
 
 
 def _stack_figures(paths, target):
@@ -210,15 +180,14 @@ def _stack_figures(paths, target):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run (about 2 minutes)")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = make_parser(__doc__, seeds=(0, 1, 2),
+                         quick_help="1 seed, 2 x 30 s sessions, 1 epoch each (seconds)")
     parser.add_argument("--regimes", default="linear,nonlinear")
     parser.add_argument("--no-ablation", action="store_true")
-    parser.add_argument("--student", default="{}",
-                        help="extra DistilledLFPTransformer parameters, a Python dict literal")
-    parser.add_argument("--teacher", default="{}",
-                        help="extra MaskedSpikeTransformer parameters, a Python dict literal")
+    parser.add_argument("--student", type=literal_dict, default={},
+                        help="extra DistilledLFPTransformer parameters (JSON or a Python dict literal)")
+    parser.add_argument("--teacher", type=literal_dict, default={},
+                        help="extra MaskedSpikeTransformer parameters (JSON or a Python dict literal)")
     parser.add_argument("--teacher-epochs", type=int, default=None,
                         help="teacher epochs (default: DEMO_EPOCHS['teacher'])")
     parser.add_argument("--student-epochs", type=int, default=None,
@@ -228,11 +197,9 @@ def main(argv=None):
     parser.add_argument("--tag", default="", help="write distillation_<tag>.* instead")
     parser.add_argument("--ablation-only", action="store_true",
                         help="only the ablation, on every seed (distillation_ablation.*)")
-    args = parser.parse_args(argv)
-    import ast
-
-    student_params = ast.literal_eval(args.student)
-    teacher_params = ast.literal_eval(args.teacher)
+    args = parse_args(parser, argv)
+    student_params = args.student
+    teacher_params = args.teacher
     name = f"distillation_{args.tag}" if args.tag else "distillation"
 
     from skdistill._comparison import DEMO_EPOCHS, DEMO_PARAMS, format_table, plot_comparison, run_comparison
@@ -241,7 +208,7 @@ def main(argv=None):
         n_sessions, duration, seeds = 2, 30.0, [0]
         epochs = dict(teacher=1, lfp=1, student=1, supervised=1)
     else:
-        n_sessions, duration, seeds = 3, 90.0, list(range(args.seeds))
+        n_sessions, duration, seeds = 3, 90.0, list(args.seeds)
         epochs = dict(DEMO_EPOCHS)
         if args.teacher_epochs:
             epochs["teacher"] = args.teacher_epochs
@@ -257,7 +224,7 @@ def main(argv=None):
     out = dict(settings=dict(n_sessions=n_sessions, duration_s=duration, seeds=seeds, epochs=epochs,
                              model=DEMO_PARAMS, split="SegmentSplit(500 rows, 80/10/10, seed 42)",
                              decoder="per-session OLS on train segments, R2 on val+test, mean x/y",
-                             machine=platform.platform(), processor=platform.processor()),
+                             ),
                reference=REFERENCE, regimes={})
     md = ["# Cross-modal distillation on the reaching simulator", "",
           f"{n_sessions} sessions x {duration:g} s per seed, seeds {seeds}; model {DEMO_PARAMS}; "
@@ -265,12 +232,13 @@ def main(argv=None):
           "Unsupervised = frozen embedding + per-session OLS; supervised = end-to-end fine-tuning "
           "with a linear head (floors: blocked-CV ridge). R2 on val+test segments, mean ± sd over seeds.",
           ""]
-    os.makedirs(RESULTS, exist_ok=True)
-    teacher = _cached_teacher(teacher_params, epochs["teacher"], args.quick)
+    os.makedirs(args.out, exist_ok=True)
+    cache = ModelCache(enabled=not (args.quick or args.no_cache))
+    teacher = cached_teacher(cache, teacher_params, epochs["teacher"])
     for regime in regimes:
         print(f"== {regime} LFP regime ==", flush=True)
-        data = _cached_data(n_sessions, duration, regime, args.quick)
-        fig = os.path.join(RESULTS, f"{name}_{regime}.png") if not args.quick else None
+        data = simulated_data(cache, n_sessions, duration, regime)
+        fig = os.path.join(args.out, f"{name}_{regime}.png") if not args.quick else None
         res = run_comparison(n_sessions=n_sessions, duration=duration, lfp_regime=regime,
                              seeds=seeds, epochs=epochs, data=data, teacher=teacher,
                              student_params=student_params)
@@ -303,25 +271,20 @@ def main(argv=None):
         out["regimes"][regime] = entry
         if fig:
             plot_comparison(res, fig, title=f"{regime} LFP: session 0")
-    figs = [os.path.join(RESULTS, f"{name}_{r}.png") for r in regimes]
+    figs = [os.path.join(args.out, f"{name}_{r}.png") for r in regimes]
     if not args.quick and all(os.path.exists(f) for f in figs):
-        _stack_figures(figs, os.path.join(RESULTS, f"{name}.png"))
+        _stack_figures(figs, os.path.join(args.out, f"{stem(name)}.png"))
     out["seconds"] = time.perf_counter() - start
     md += ["Reference (real data, section 14 of the reference note): main table (paper-secondhand) "
            "SS-LFP 0.24, MS-LFP 0.27, teacher 0.69, distilled 0.71; generalization MS-LFP 0.34 vs "
            "distilled 0.54-0.59 (27 sessions).", "", f"Total time: {out['seconds'] / 60:.1f} min."]
-    suffix = "_quick" if args.quick else ""
     out["student_params"] = student_params
     out["teacher_params"] = teacher_params
     if student_params:
         md.insert(4, f"Student parameters: {student_params}.")
     if teacher_params:
         md.insert(4, f"Teacher parameters: {teacher_params}.")
-    with open(os.path.join(RESULTS, f"{name}{suffix}.json"), "w") as f:
-        json.dump(out, f, indent=1, default=float)
-    with open(os.path.join(RESULTS, f"{name}{suffix}.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_results(name, out, md, quick=args.quick, out=args.out)
 
 
 if __name__ == "__main__":

@@ -14,19 +14,18 @@ alignment loss sees), for
 
 with the per-bin latent and its 50 ms-smoothed version as targets.
 
-Run ``python -m benchmarks.distillation_targets`` (about 2 minutes once the caches exist).
+Run ``python -m benchmarks.distillation_targets`` (about 2 minutes once the caches exist);
+``--quick``: seed 0, linear regime, a 1-epoch teacher (about 30 s).
 Writes ``benchmarks/results/distillation_targets.{json,md}``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-
 import numpy as np
 
-from benchmarks.distillation import RESULTS, _cached_data, _cached_teacher
+from benchmarks._harness import ModelCache, make_parser, parse_args, write_results
+from benchmarks.distillation import cached_teacher, simulated_data
+from skdistill.evaluation import blocked_ridge, lagged, reference_split
 
 LAGS = (-10, -5, 0, 5, 10)
 PREDICTORS = ("LFP", "velocity", "smoothed spikes")
@@ -37,38 +36,31 @@ def _lagged(F, session):
     from skdistill.preprocessing import SpikeSmoother
 
     F = SpikeSmoother(sigma=0.05).fit_transform(np.nan_to_num(F), session=session)
-    return np.hstack([np.roll(F, lag, axis=0) for lag in LAGS])
+    return lagged(F, LAGS, session)  # edge-padded inside the session (no wrap-around)
 
 
 def _explained(F, target, train, evaluate):
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import KFold
-
-    ridge = RidgeCV(alphas=np.logspace(-2, 4, 13), cv=KFold(5)).fit(F[train], target[train])
+    ridge = blocked_ridge().fit(F[train], target[train])
     residual = ((ridge.predict(F[evaluate]) - target[evaluate]) ** 2).sum()
     total = ((target[evaluate] - target[train].mean(0)) ** 2).sum()
     return float(1.0 - residual / total)
 
 
-def run(seeds, regimes, teacher_epochs):
+def run(seeds, regimes, teacher_epochs, cache):
     import pandas as pd
-    import torch
 
-    from skdistill.model_selection import SegmentSplit
     from skdistill.preprocessing import SpikeSmoother
 
-    torch.set_num_threads(1)
-    teacher = _cached_teacher({}, teacher_epochs, False)
+    teacher = cached_teacher(cache, {}, teacher_epochs)
     rows = []
     for regime in regimes:
-        data = _cached_data(3, 90.0, regime, False)
+        data = simulated_data(cache, 3, 90.0, regime)
         for seed in seeds:
             S, L, y, session = data(seed)
-            roles = SegmentSplit(segment_length=500).assign(S, session)
+            train_all, evaluate_all = reference_split(session)
             home = session == pd.unique(session)[0]
             s = session[home]
-            train = (roles[home] == "train")
-            evaluate = np.isin(roles[home], ["val", "test"])
+            train, evaluate = train_all[home], evaluate_all[home]
             latent = teacher(seed, S, session).transform(S[home], session=s)
             targets = {"per-bin latent": latent,
                        "50 ms-smoothed latent": SpikeSmoother(sigma=0.05).fit_transform(latent, session=s)}
@@ -89,9 +81,6 @@ def write(rows, args):
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "distillation_targets.json"), "w") as fh:
-        json.dump({"config": vars(args), "rows": rows}, fh, indent=1)
     lines = ["# What the distillation target contains", "",
              "Share of the teacher latent's time-varying variance (session 0, val+test rows) that a "
              "ridge on lagged (-100..100 ms), 50 ms-smoothed features explains; mean ± sd over seeds "
@@ -110,19 +99,21 @@ def write(rows, args):
     share = df.groupby("seed").mean_energy_share.first()
     lines += [f"Share of the raw latent's energy in its mean over time: {share.mean():.2f} "
               f"(per seed {np.round(share.values, 2).tolist()}).", ""]
-    with open(os.path.join(RESULTS, "distillation_targets.md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("distillation_targets", {"config": vars(args), "rows": rows}, lines,
+                  quick=args.quick, out=args.out)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = make_parser(__doc__, seeds=(0, 1, 2),
+                         quick_help="seed 0, linear regime, a 1-epoch teacher")
     parser.add_argument("--regimes", default="linear,nonlinear")
     parser.add_argument("--teacher-epochs", type=int, default=100,
-                        help="as passed to benchmarks.distillation (its cache key)")
-    args = parser.parse_args(argv)
-    write(run(list(range(args.seeds)), args.regimes.split(","), args.teacher_epochs), args)
+                        help="as passed to benchmarks.distillation (shares its cached teachers)")
+    args = parse_args(parser, argv)
+    if args.quick:
+        args.seeds, args.regimes, args.teacher_epochs = [0], "linear", 1
+    cache = ModelCache(enabled=not (args.quick or args.no_cache))
+    write(run(list(args.seeds), args.regimes.split(","), args.teacher_epochs, cache), args)
 
 
 if __name__ == "__main__":

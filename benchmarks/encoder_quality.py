@@ -21,42 +21,33 @@ Sessions are 600 s by default: the reference's sessions hold 65-128 five-second 
 (``teacher_variants.md``).
 
 Run: ``python -m benchmarks.encoder_quality [--threads 2] [--seeds 0 1 2] [--quick]``.
-Writes ``benchmarks/results/encoder_quality.{json,md,png}``.
+Writes ``benchmarks/results/encoder_quality.{json,md,png}``; fitted encoders are cached under
+``benchmarks/cache/`` (a killed run resumes).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
 from skorch.callbacks import Callback
-from sklearn.base import clone
-from sklearn.linear_model import LinearRegression, RidgeCV
-from sklearn.model_selection import KFold
 
+from benchmarks._harness import ModelCache, literal_dict, make_parser, parse_args, write_results
 from skdistill import LFPTransformer, MaskedSpikeTransformer
-from skdistill._demo import _ridge_floor
 from skdistill.data import stack_sessions
 from skdistill.datasets import make_reaching_sessions
-from skdistill.model_selection import SegmentSplit
+from skdistill.evaluation import lagged, probe_r2, reference_split, ridge_floor, zscore_per_session
 from skdistill.preprocessing import SpikeSmoother, preprocess_recording
 
-RESULTS = Path(__file__).parent / "results"
 MODEL = dict(segment_length=50, d_model=64, n_layers=4, n_heads=4, batch_size=32)
 #: per-model settings on top of MODEL and the library defaults (overridable from the command line)
 EXTRA = {"teacher": {}, "LFP model": {}}
 
 
-def probe(Z, y, session, train, evaluate, model=None):
-    """Per-session OLS (or ``model``) fitted on train rows, R² on val+test rows."""
-    model = LinearRegression() if model is None else model
-    return {str(s): float(clone(model).fit(Z[(session == s) & train], y[(session == s) & train])
-                          .score(Z[(session == s) & evaluate], y[(session == s) & evaluate]))
-            for s in dict.fromkeys(session)}
+def probe(Z, y, session, train, evaluate, model="ols"):
+    """Per-session OLS (or ``model``) fitted on train rows, R² on val+test rows: ``{session: r2}``."""
+    scores = probe_r2(Z, y, session, train=train, test=evaluate, model=model)
+    return {str(k): float(v) for k, v in scores.items()}
 
 
 #: decoders applied alike to raw features (spike counts, LFP) and to embeddings: the reference's
@@ -64,27 +55,17 @@ def probe(Z, y, session, train, evaluate, model=None):
 #: smoothed features at lags -100..100 ms (spikes lead velocity by ``spike_lead`` = 100 ms), as
 #: ridge
 LAGS = (-10, -5, 0, 5, 10)
-#: the lagged decoder has 5x the features: ridge, penalty by contiguous (unshuffled) 5-fold CV
-LAGGED = RidgeCV(alphas=np.logspace(-2, 4, 13), cv=KFold(5))
-
-
-def _shifted(Z, session, lag):
-    """Row t gets row t - lag of its own session (edges wrap inside the session)."""
-    out = np.empty_like(Z)
-    for label in dict.fromkeys(session):
-        rows = np.flatnonzero(session == label)
-        out[rows] = np.roll(Z[rows], lag, axis=0)
-    return out
 
 
 def decoders(F, y, session, train, evaluate):
     """``{decoder: {session: R²}}`` for the three linear decoders on features ``F``."""
     F = np.nan_to_num(F)
     smooth = SpikeSmoother(sigma=0.05).fit_transform(F, session=session)
-    lagged = np.hstack([_shifted(smooth, session, lag) for lag in LAGS])
+    # the lagged decoder has 5x the features: ridge, penalty by contiguous (unshuffled) 5-fold CV
     return {"per-bin OLS": probe(F, y, session, train, evaluate),
             "OLS on 50 ms-smoothed": probe(smooth, y, session, train, evaluate),
-            "lagged ridge on 50 ms-smoothed": probe(lagged, y, session, train, evaluate, LAGGED)}
+            "lagged ridge on 50 ms-smoothed": probe(lagged(smooth, LAGS, session), y, session,
+                                                    train, evaluate, "ridge")}
 
 
 class ProbeCurve(Callback):
@@ -102,9 +83,8 @@ class ProbeCurve(Callback):
         est = self.estimator
         point = {"epoch": epoch, "steps": int(epoch * np.ceil(est.n_windows_ / est.batch_size)),
                  "loss": float(net.history[-1]["train_loss"])}
-        index = est._session_index(self.session)
         for readout in ("mean", "concat"):
-            Z = est._embed(self.X, index, self.session, readout=readout)
+            Z = est.transform(self.X, self.session, readout=readout)
             point[readout] = probe(Z, self.y, self.session, self.train, self.evaluate)
         net.module_.train()
         self.points.append(point)
@@ -116,19 +96,17 @@ def simulate(seed, duration, n_sessions):
     recs = make_reaching_sessions(n_sessions=n_sessions, duration=duration, random_state=seed)
     S, y, session = stack_sessions(recs, "spikes")
     L, _, _ = stack_sessions([preprocess_recording(r) for r in recs], "lfp")
-    y = np.concatenate([(y[session == s] - y[session == s].mean(0)) / y[session == s].std(0)
-                        for s in dict.fromkeys(session)])
-    roles = SegmentSplit(500).assign(S, session)
-    return S, L, y, session, roles == "train", np.isin(roles, ["val", "test"])
+    train, evaluate = reference_split(session)
+    return S, L, zscore_per_session(y, session), session, train, evaluate
 
 
-def run_seed(seed, epochs, every, duration, n_sessions):
+def run_seed(seed, epochs, every, duration, n_sessions, cache):
     """``epochs``: ``{"teacher": n, "LFP model": n}``."""
     S, L, y, session, train, evaluate = simulate(seed, duration, n_sessions)
     smoothed = SpikeSmoother(sigma=0.05).fit_transform(S, session=session)
     out = {"floors": {
-        "ridge: smoothed spikes": {s: _ridge_floor(smoothed[session == s], y[session == s]) for s in dict.fromkeys(session)},
-        "ridge: LFP": {s: _ridge_floor(np.nan_to_num(L[session == s]), y[session == s]) for s in dict.fromkeys(session)},
+        "ridge: smoothed spikes": ridge_floor(smoothed, y, session).to_dict(),
+        "ridge: LFP": ridge_floor(np.nan_to_num(L), y, session).to_dict(),
         "OLS: smoothed spikes": probe(smoothed, y, session, train, evaluate),
         "OLS: LFP": probe(np.nan_to_num(L), y, session, train, evaluate),
     }, "models": {}, "curves": {}, "decoders": {
@@ -145,9 +123,13 @@ def run_seed(seed, epochs, every, duration, n_sessions):
                 step = every or max(1, epochs[name] // 5)
                 curve = ProbeCurve(model, X[rows], y[rows], session[rows], train[rows], evaluate[rows], step)
                 model.set_params(callbacks=[curve] if scope == "multi-session" else None)
-                start = time.perf_counter()
-                model.fit(X[rows & train], session=session[rows & train])
-                seconds += time.perf_counter() - start
+                fit = cache.fit(model, X[rows & train], session=session[rows & train],
+                                data={"simulator": "make_reaching_sessions", "seed": seed,
+                                      "duration": duration, "n_sessions": n_sessions,
+                                      "sessions": sessions},
+                                record=lambda _, curve=curve: {"curve": curve.points})
+                model, seconds = fit.estimator, seconds + fit.seconds
+                curve.points = fit.record["curve"]
                 Z = model.transform(X[rows], session=session[rows])
                 if Z_all is None:
                     Z_all = np.zeros((len(X), Z.shape[1]))
@@ -194,10 +176,7 @@ def summarise_decoders(per_seed):
     return out
 
 
-def write(report):
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "encoder_quality_quick" if report.get("quick") else "encoder_quality"  # never overwrite
-    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2))
+def write(report, out=None):
     s = report["summary"]
     lines = ["# Encoder quality on the simulator", "",
              f"Velocity R² (val+test, per-session OLS on frozen embeddings; floors as labelled), "
@@ -228,8 +207,7 @@ def write(report):
             lines.append(f"| {name} | {p['epoch']} | {p['steps']} | {p['loss']:.4f} | "
                          f"{np.mean(list(p['mean'].values())):.3f} | {np.mean(list(p['concat'].values())):.3f} |")
     lines += ["", f"Total {report['seconds']:.0f} s. Reference (real data): teacher 0.69, LFP models 0.24-0.27."]
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    fig = None
     try:
         import matplotlib
 
@@ -249,45 +227,43 @@ def write(report):
         ax.set_ylabel("velocity R² (val+test)")
         ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()
-        fig.savefig(RESULTS / f"{stem}.png", dpi=120)
     except ImportError:  # pragma: no cover
         pass
+    write_results("encoder_quality", report, lines, quick=report["quick"], out=out, figure=fig)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = make_parser(__doc__, seeds=(0, 1, 2),
+                         quick_help="1 seed, 2 x 60 s sessions, 4 epochs (about a minute)")
     parser.add_argument("--epochs", type=int, default=8, help="LFP model epochs (8 x 60 = 480 steps)")
     parser.add_argument("--teacher-epochs", type=int, default=45,
                         help="45 x 60 = 2,700 steps on 2 x 600 s")
-    parser.add_argument("--teacher-params", default="{}", help="dict literal over the defaults")
-    parser.add_argument("--lfp-params", default="{}", help="dict literal over the defaults")
+    parser.add_argument("--teacher-params", type=literal_dict, default={},
+                        help="dict (JSON or Python literal) over the defaults")
+    parser.add_argument("--lfp-params", type=literal_dict, default={},
+                        help="dict (JSON or Python literal) over the defaults")
     parser.add_argument("--probe-every", type=int, default=None,
                         help="epochs between probe points (default: 5 points per model)")
     parser.add_argument("--duration", type=float, default=600.0,
                         help="seconds per session (the reference's sessions: ~5-11 min)")
     parser.add_argument("--sessions", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.quick:
         args.seeds, args.epochs, args.teacher_epochs, args.probe_every, args.duration = [0], 4, 4, 2, 60.0
-    torch.set_num_threads(args.threads)
-    import ast
-
-    EXTRA["teacher"] = ast.literal_eval(args.teacher_params)
-    EXTRA["LFP model"] = ast.literal_eval(args.lfp_params)
+    EXTRA["teacher"] = args.teacher_params
+    EXTRA["LFP model"] = args.lfp_params
+    cache = ModelCache(enabled=not (args.quick or args.no_cache))
     epochs = {"teacher": args.teacher_epochs, "LFP model": args.epochs}
     start = time.perf_counter()
     per_seed = []
     for seed in args.seeds:
         print(f"seed {seed}", flush=True)
-        per_seed.append(run_seed(seed, epochs, args.probe_every, args.duration, args.sessions))
+        per_seed.append(run_seed(seed, epochs, args.probe_every, args.duration, args.sessions, cache))
     report = {"seeds": args.seeds, "epochs": epochs, "extra": EXTRA, "duration": args.duration,
               "n_sessions": args.sessions, "model": MODEL, "per_seed": per_seed,
               "summary": summarise(per_seed), "decoders": summarise_decoders(per_seed),
               "seconds": time.perf_counter() - start, "quick": args.quick}
-    write(report)
+    write(report, args.out)
 
 
 if __name__ == "__main__":

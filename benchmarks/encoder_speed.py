@@ -17,22 +17,15 @@ Run: ``python -m benchmarks.encoder_speed [--repeats 5] [--quick]``. Writes
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from skdistill.estimators._encoders import PAPER_PARAMS
-from skdistill.nn import Transformer
-from skdistill.nn._mae import MaskedAutoencoder
-
-RESULTS = Path(__file__).parent / "results"
+from benchmarks._harness import machine, make_parser, parse_args, write_results
+from skdistill.estimators import PAPER_PARAMS
+from skdistill.nn import MaskedAutoencoder, Transformer
 
 SIZES = {
     # the library defaults: the spike teacher (MaskedSpikeTransformer) and the LFP model
@@ -150,13 +143,11 @@ def measure_transform(repeats, n_rows=None):
 
 
 def main(argv=None):  # noqa: C901 - a flat script
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = make_parser(__doc__, seeds=(0,), quick_help="2 repeats, skip the 1-hour memory run")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="2 repeats, skip the 1-hour memory run")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     repeats = 2 if args.quick else args.repeats
-    report = {"machine": {"platform": platform.platform(), "torch": torch.__version__,
-                          "threads": torch.get_num_threads()}, "repeats": repeats, "sizes": SIZES,
+    report = {"machine": machine(), "repeats": repeats, "sizes": SIZES,
               "paper_params": PAPER_PARAMS, "train": {}, "encoder_vs_torch": {}}
     for name, cfg in SIZES.items():
         print(f"[{name}] training step ...", flush=True)
@@ -185,13 +176,11 @@ def main(argv=None):  # noqa: C901 - a flat script
     if not args.quick:
         print("peak memory of transform on one hour of 96-channel data ...", flush=True)
         report["memory_1h"] = measure_memory()
-    write(report)
+    write(report, quick=args.quick, out=args.out)
     return report
 
 
-def write(report):
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "encoder_speed.json").write_text(json.dumps(report, indent=2))
+def write(report, quick=False, out=None):
     lines = ["# Encoder speed on CPU", "",
              f"Machine: {report['machine']['platform']}, torch {report['machine']['torch']}, "
              f"{report['machine']['threads']} threads; medians of {report['repeats']} repeats.", "",
@@ -217,8 +206,7 @@ def write(report):
               + "; ".join(f"{name} = d {c['d_model']}, {c['n_layers']} layers, {c['n_heads']} heads, "
                           f"predictor {c['decoder_layers']} x {c['decoder_width']}"
                           for name, c in report["sizes"].items()) + "."]
-    (RESULTS / "encoder_speed.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("encoder_speed", report, lines, quick=quick, out=out)
 
 
 if __name__ == "__main__":

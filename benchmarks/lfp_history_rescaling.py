@@ -8,25 +8,21 @@ script trains the same ``LFPTransformer`` side by side with and without the resc
 embedder's ``visible_fraction`` ignored) on the ``encoder_quality`` protocol: 2 x 600 s sessions,
 train segments of the 80/10/10 split, per-session OLS on val+test, both readouts.
 
-Run: ``python -m benchmarks.lfp_history_rescaling [--seeds 0 1 2] [--epochs 8] [--threads 2]``.
-Writes ``benchmarks/results/lfp_history_rescaling.{json,md}``.
+Run: ``python -m benchmarks.lfp_history_rescaling [--seeds 0 1 2] [--epochs 8] [--threads 2]
+[--quick]``. Writes ``benchmarks/results/lfp_history_rescaling.{json,md}``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
 from skorch.callbacks import Callback
 
-from benchmarks.encoder_quality import MODEL, probe, simulate
+from benchmarks._harness import ModelCache, make_parser, parse_args, write_results
+from benchmarks.encoder_quality import MODEL, simulate
 from skdistill import LFPTransformer
-
-RESULTS = Path(__file__).parent / "results"
+from skdistill.evaluation import probe_r2
 
 
 class WithoutRescaling(Callback):
@@ -38,33 +34,37 @@ class WithoutRescaling(Callback):
         embedder.forward = lambda values, valid, visible_fraction=1.0: plain(embedder, values, valid)
 
 
-def run_seed(seed, epochs, duration):
+def run_seed(seed, epochs, duration, cache):
     _, L, y, session, train, evaluate = simulate(seed, duration, n_sessions=2)
     out = {}
     for variant, callbacks in (("rescaled (library)", None), ("not rescaled", [WithoutRescaling()])):
         model = LFPTransformer(**MODEL, max_epochs=epochs, random_state=seed, callbacks=callbacks)
-        start = time.perf_counter()
-        model.fit(L[train], session=session[train])
-        seconds = time.perf_counter() - start
-        out[variant] = {"seconds": seconds, "loss": float(model.history_[-1, "train_loss"])}
+        fit = cache.fit(model, L[train], session=session[train],
+                        data={"simulator": "make_reaching_sessions", "seed": seed,
+                              "duration": duration, "n_sessions": 2},
+                        record=lambda m: {"loss": float(m.history_[-1, "train_loss"])})
+        model = fit.estimator
+        out[variant] = {"seconds": fit.seconds, "loss": fit.record["loss"]}
         for readout in ("mean", "concat"):
-            Z = model.set_params(readout=readout).transform(L, session=session)
-            r2 = probe(Z, y, session, train, evaluate)
-            out[variant][readout] = float(np.mean(list(r2.values())))
+            Z = model.transform(L, session=session, readout=readout)
+            r2 = probe_r2(Z, y, session, train=train, test=evaluate)
+            out[variant][readout] = float(r2.mean())
         print(f"seed {seed} {variant}: {out[variant]}", flush=True)
     return out
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = make_parser(__doc__, seeds=(0, 1, 2),
+                         quick_help="1 seed, 2 x 60 s sessions, 1 epoch (about 15 s)")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--duration", type=float, default=600.0)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = parse_args(parser, argv)
+    if args.quick:
+        args.seeds, args.epochs, args.duration = [0], 1, 60.0
+    # the callbacks change training here (WithoutRescaling), so they are part of the cache key
+    cache = ModelCache(enabled=not (args.quick or args.no_cache), ignore=())
     start = time.perf_counter()
-    per_seed = {seed: run_seed(seed, args.epochs, args.duration) for seed in args.seeds}
+    per_seed = {seed: run_seed(seed, args.epochs, args.duration, cache) for seed in args.seeds}
     variants = list(next(iter(per_seed.values())))
     summary = {v: {k: {"mean": float(np.mean([r[v][k] for r in per_seed.values()])),
                        "sd": float(np.std([r[v][k] for r in per_seed.values()])),
@@ -75,8 +75,6 @@ def main(argv=None):
     report = {"seeds": args.seeds, "epochs": args.epochs, "duration": args.duration,
               "model": MODEL, "per_seed": per_seed, "summary": summary, "difference": diff,
               "seconds": time.perf_counter() - start}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "lfp_history_rescaling.json").write_text(json.dumps(report, indent=2))
     lines = ["# LFP model: conv-history rescaling in masked training, on and off", "",
              f"`LFPTransformer` ({MODEL}, {args.epochs} epochs), {len(args.seeds)} seeds x 2 "
              f"sessions x {args.duration:g} s; velocity R² of per-session OLS on val+test "
@@ -91,8 +89,7 @@ def main(argv=None):
               + " / ".join(f"{x:+.3f}" for x in diff["mean"]) + "; concat readout "
               + " / ".join(f"{x:+.3f}" for x in diff["concat"]) + ".", "",
               f"Total {report['seconds']:.0f} s."]
-    (RESULTS / "lfp_history_rescaling.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("lfp_history_rescaling", report, lines, quick=args.quick, out=args.out)
 
 
 if __name__ == "__main__":

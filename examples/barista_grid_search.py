@@ -19,7 +19,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from skdistill.datasets import make_ieeg_cohort
-from skdistill.estimators._barista import BaristaClassifier, BaristaTransformer
+from skdistill import BaristaClassifier, BaristaTransformer
 from skdistill.model_selection import ChronologicalFolds
 
 cohort = make_ieeg_cohort(n_subjects=2, n_segments=40, max_channels=12, random_state=0)

@@ -17,9 +17,7 @@ from sklearn.metrics import r2_score
 
 from skdistill.data import stack_sessions
 from skdistill.datasets import make_reaching_sessions
-from skdistill.estimators import MaskedSpikeTransformer
-from skdistill.estimators._distilled import DistilledLFPTransformer
-from skdistill.estimators._supervised import SupervisedEncoderRegressor
+from skdistill import DistilledLFPTransformer, MaskedSpikeTransformer, SupervisedEncoderRegressor
 from skdistill.model_selection import SegmentSplit
 from skdistill.preprocessing import preprocess_recording
 

@@ -13,15 +13,19 @@ import numpy as np
 import torch
 from sklearn.frozen import FrozenEstimator
 
-from skdistill._comparison import decode_r2, simulate_paired
-from skdistill.estimators import LFPTransformer, MaskedSpikeTransformer
-from skdistill.estimators._distilled import DistilledLFPTransformer
-from skdistill.model_selection import LeaveSessionOut, SegmentSplit
+from skdistill import DistilledLFPTransformer, LFPTransformer, MaskedSpikeTransformer
+from skdistill.data import stack_sessions
+from skdistill.datasets import make_reaching_sessions
+from skdistill.evaluation import probe_r2, reference_split
+from skdistill.model_selection import LeaveSessionOut
+from skdistill.preprocessing import preprocess_recording
 
 torch.set_num_threads(1)
-S, L, y, session = simulate_paired(n_sessions=3, duration=60.0, random_state=0)
-roles = SegmentSplit(segment_length=500).assign(S, session)
-train = roles == "train"
+recordings = [preprocess_recording(r)
+              for r in make_reaching_sessions(n_sessions=3, duration=60.0, random_state=0)]
+S, y, session = stack_sessions(recordings, "spikes")
+L, _, _ = stack_sessions(recordings, "lfp")
+train, evaluate = reference_split(session)  # 5 s segments, seed 42, 80/10/10
 size = dict(segment_length=50, d_model=32, n_layers=2, n_heads=4, random_state=0)
 
 teacher = MaskedSpikeTransformer(max_epochs=10, decoder_width=32, **size).fit(
@@ -39,7 +43,7 @@ for fit_idx, held_idx in LeaveSessionOut().split(L, groups=session):
     student.set_params(unknown_session=student.sessions_[0])  # route through a trained session
     Z = np.zeros((len(L), student.embedding_dim_))
     Z[held_idx] = student.transform(L[held_idx], session=session[held_idx])
-    r_student = decode_r2(Z, y, session, roles, [held])[held]
-    r_ms = decode_r2(Z_ms, y, session, roles, [held])[held]
+    r_student = probe_r2(Z, y, session, train=train, test=evaluate, sessions=[held])[held]
+    r_ms = probe_r2(Z_ms, y, session, train=train, test=evaluate, sessions=[held])[held]
     print(f"held out {held}: distilled (routed via {student.sessions_[0]}) R2 {r_student:.3f}; "
           f"MS-LFP (saw it in pretraining) R2 {r_ms:.3f}")

@@ -4,11 +4,11 @@
 Protocol (reference section 12): sessions are split into 5 s segments (80/10/10, seed 42);
 every model is trained on the train segments only; embeddings of every row are decoded by a
 per-session ordinary least squares fit on the train rows to the session's z-scored 2-D velocity,
-scored by R^2 (uniform average over x and y) on the val and test rows pooled. The supervised
-column fine-tunes each encoder end to end with a linear head
-(:class:`~skdistill.estimators._supervised.SupervisedEncoderRegressor`). Floors: linear readouts
-of smoothed spikes and of the preprocessed LFP (OLS, and ridge with its penalty chosen by
-contiguous blocked folds).
+scored by R^2 (uniform average over x and y) on the val and test rows pooled
+(:func:`skdistill.evaluation.probe_r2`). The supervised column fine-tunes each encoder end to end
+with a linear head (:class:`~skdistill.estimators.SupervisedEncoderRegressor`). Floors: linear
+readouts of smoothed spikes and of the preprocessed LFP (OLS, and ridge with its penalty chosen by
+contiguous blocked folds, ``probe_r2(model="ridge")``).
 """
 
 from __future__ import annotations
@@ -20,15 +20,17 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.metrics import r2_score
-from sklearn.model_selection import KFold
 
 from skdistill.data import stack_sessions
 from skdistill.datasets import make_reaching_sessions
-from skdistill.estimators._distilled import DistilledLFPTransformer
-from skdistill.estimators._encoders import LFPTransformer, MaskedSpikeTransformer
-from skdistill.estimators._supervised import SupervisedEncoderRegressor
+from skdistill.estimators import (
+    DistilledLFPTransformer,
+    LFPTransformer,
+    MaskedSpikeTransformer,
+    SupervisedEncoderRegressor,
+)
+from skdistill.evaluation import probe_r2, zscore_per_session
 from skdistill.model_selection import SegmentSplit
 from skdistill.preprocessing import SpikeSmoother, preprocess_recording
 
@@ -66,43 +68,22 @@ def simulate_paired(n_sessions=3, duration=90.0, lfp_regime="linear", random_sta
     return S, L, y, session
 
 
-def _zscore_per_session(y, session):
-    out = np.empty_like(y, dtype=float)
-    for label in pd.unique(session):
-        rows = session == label
-        sd = y[rows].std(0)
-        out[rows] = (y[rows] - y[rows].mean(0)) / np.where(sd > 0, sd, 1.0)
-    return out
-
-
-def decode_r2(Z, y, session, roles, sessions=None, model=None):
+def decode_r2(Z, y, session, roles, sessions=None, model="ols"):
     """Per-session R^2 of a linear readout fitted on ``train`` rows, scored on ``val``+``test``.
 
-    Returns ``{session: r2}``; ``model`` defaults to ``LinearRegression()`` (the reference OLS).
+    ``roles`` is :meth:`SegmentSplit.assign`'s output. Returns ``{session: r2}``; ``model`` as in
+    :func:`skdistill.evaluation.probe_r2` (``"ols"``, the reference, or ``"ridge"``).
     """
-    yz = _zscore_per_session(y, session)
-    scores = {}
-    for label in (pd.unique(session) if sessions is None else sessions):
-        rows = session == label
-        train = rows & (roles == "train")
-        test = rows & np.isin(roles, ["val", "test"])
-        Zs = np.nan_to_num(Z)
-        reg = (LinearRegression() if model is None else model).fit(Zs[train], yz[train])
-        scores[str(label)] = float(r2_score(yz[test], reg.predict(Zs[test])))
-    return scores
-
-
-def _blocked_ridge():
-    # contiguous folds: neighbouring bins are correlated, so shuffled folds would pick too small
-    # a penalty
-    return RidgeCV(alphas=np.logspace(-2, 5, 15), cv=KFold(5, shuffle=False))
+    scores = probe_r2(Z, y, session, train=roles == "train", test=np.isin(roles, ["val", "test"]),
+                      sessions=sessions, model=model)
+    return {str(k): float(v) for k, v in scores.items()}
 
 
 def _supervised_r2(encoder, X, y, session, roles, label, epochs, random_state, teacher_X=None):
     rows = session == label
     train = rows & (roles == "train")
     test = rows & np.isin(roles, ["val", "test"])
-    yz = _zscore_per_session(y, session)
+    yz = zscore_per_session(y, session)
     reg = SupervisedEncoderRegressor(FrozenEstimator(encoder), max_epochs=epochs, lr=1e-3,
                                      random_state=random_state, device=encoder.device_)
     # train segments only; a random-crop window may straddle the junction of two of them
@@ -210,7 +191,7 @@ def run_comparison(*, n_sessions=3, duration=90.0, lfp_regime="linear", seeds=(0
             for name in MODELS:
                 unsup = decode_r2(feats[name], y, session, roles, [home])[home]
                 if name.startswith("Floor"):
-                    sup = decode_r2(feats[name], y, session, roles, [home], _blocked_ridge())[home]
+                    sup = decode_r2(feats[name], y, session, roles, [home], "ridge")[home]
                 elif supervised:
                     enc, X = encoders[name]
                     sup = _supervised_r2(enc, X, y, session, roles, home, ep["supervised"], seed)

@@ -9,36 +9,20 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-from sklearn.linear_model import RidgeCV
-from sklearn.metrics import r2_score
-from sklearn.model_selection import KFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-
-from skdistill.model_selection import SegmentSplit
+from skdistill.evaluation import RIDGE_ALPHAS, ridge_floor  # noqa: F401 - RIDGE_ALPHAS re-exported
 from skdistill.preprocessing import SpikeSmoother, preprocess_lfp
-
-#: ridge penalties searched by the floor decoders
-RIDGE_ALPHAS = np.logspace(-2, 5, 15)
 
 
 def _ridge_floor(X, y, *, segment_length=500, random_state=42):
     """Velocity R² of a ridge decoder on one session (the "floor" of a linear readout).
 
-    The session is split as the reference does (consecutive 5 s segments, shuffled with seed
-    42, 80/10/10); the decoder is fit on the train segments and scored on val and test pooled,
-    R² averaged over the velocity axes. Alpha is chosen by 5 contiguous (unshuffled) folds over
-    the train rows: leave-one-out GCV picks far too small alphas on autocorrelated time bins.
+    :func:`skdistill.evaluation.ridge_floor` on one session: the reference split (consecutive
+    5 s segments shuffled with seed 42, 80/10/10), standardized ridge fitted on the train
+    segments with alpha chosen by 5 contiguous folds, R² on val and test pooled, averaged over
+    the velocity axes.
     """
-    y = (y - y.mean(axis=0)) / y.std(axis=0)  # the reference z-scores over the whole session
-    cv = SegmentSplit(segment_length, random_state=random_state)
-    train, test = next(cv.split(X, groups=np.zeros(len(X))))
-    train, test = np.sort(train), np.sort(test)
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS,
-                                                    cv=KFold(5, shuffle=False)))
-    model.fit(X[train], y[train])
-    return float(r2_score(y[test], model.predict(X[test])))
+    scores = ridge_floor(X, y, segment_length=segment_length, split_seed=random_state)
+    return float(scores.iloc[0])
 
 
 def session_floors(recording, *, spike_sigma=0.05):
@@ -55,7 +39,7 @@ def run_demo(output_dir="demo_output", random_state=0):
     """``skdistill demo``: the distillation comparison on simulated sessions, at a CPU size.
 
     Trains the spike teacher, SS-LFP, MS-LFP and the distilled student on three simulated
-    reaching sessions (see :func:`skdistill._comparison.run_comparison`), prints the velocity R²
+    reaching sessions (``run_comparison`` in ``skdistill._comparison``), prints the velocity R²
     table (unsupervised: frozen embeddings + per-session linear decoder; supervised: fine-tuned)
     with the ridge floors and the generalization table, and saves the bar plot and the tables under
     ``output_dir``. Returns the result dict.

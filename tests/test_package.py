@@ -23,3 +23,8 @@ def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "skdistill.cli", "--help"], capture_output=True,
                          text=True, check=True)
     assert "demo" in out.stdout
+    # a user's help: what the command does, not the module's docstring
+    assert "cross-modal distillation" in out.stdout and "Thin;" not in out.stdout
+    out = subprocess.run([sys.executable, "-m", "skdistill.cli", "demo", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "--output-dir" in out.stdout and "--seed" in out.stdout

@@ -1,6 +1,6 @@
 """Transform-time readouts of one saved teacher (issue 3 exploration, ``teacher_variants.md``).
 
-Loads a ``MaskedSpikeTransformer`` saved by ``teacher_variants`` (its 7th argument) and scores the
+Loads a ``MaskedSpikeTransformer`` saved by ``teacher_variants --save`` and scores the
 per-session OLS velocity probe (val+test of the 80/10/10 segment split, 2 x 150 s sessions of the
 same seed) for readouts that differ only at transform time:
 
@@ -18,32 +18,46 @@ The numbers in ``teacher_variants.md`` come from a seed-0 teacher trained (100 e
 2515a0e, before training rescaled the history; on a model trained with the rescaling, the
 ``history x q`` rows scale it twice.
 
-Run: ``python -m benchmarks.teacher_readouts MODEL_PATH SEED [THREADS]``.
+This script patches the fitted module's internals on purpose (an exploration of readouts the
+library does not offer); it reads the estimator only through public names.
+
+Run: ``python -m benchmarks.explore.teacher_readouts MODEL_PATH [--seed 0] [--threads 1]``.
 """
-import sys
+
+from __future__ import annotations
 
 import numpy as np
-import torch
-from sklearn.linear_model import LinearRegression
-
-from skdistill import MaskedSpikeTransformer
-from skdistill.data import stack_sessions
-from skdistill.datasets import make_reaching_sessions
-from skdistill.estimators._windows import map_windows
-from skdistill.model_selection import SegmentSplit
 
 
-def main(path, seed, threads=1):
-    torch.set_num_threads(threads)
+def main(argv=None):
+    from benchmarks._harness import make_parser, parse_args
+
+    parser = make_parser(__doc__, seeds=(0,))
+    parser.add_argument("path", help="a MaskedSpikeTransformer saved by teacher_variants --save")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parse_args(parser, argv)
+    run(args.path, args.seed)
+
+
+def run(path, seed):
+    import pandas as pd
+    import torch
+
+    from skdistill import MaskedSpikeTransformer
+    from skdistill.data import stack_sessions
+    from skdistill.datasets import make_reaching_sessions
+    # map_windows: the windowing helper the encoders use (no public equivalent for a custom
+    # forward pass yet)
+    from skdistill.estimators._windows import map_windows
+    from skdistill.evaluation import probe_r2, reference_split
+
     X, y, s = stack_sessions(make_reaching_sessions(n_sessions=2, duration=150, random_state=seed),
                              "spikes")
-    roles = SegmentSplit(500).assign(X, s)
-    train, evaluate = roles == "train", np.isin(roles, ["val", "test"])
+    train, evaluate = reference_split(s)
 
     def probe(Z):
-        r2 = [LinearRegression().fit(Z[(s == k) & train], y[(s == k) & train])
-              .score(Z[(s == k) & evaluate], y[(s == k) & evaluate]) for k in np.unique(s)]
-        return f"{np.round(r2, 3).tolist()} mean {np.mean(r2):.3f}"
+        r2 = probe_r2(Z, y, s, train=train, test=evaluate)
+        return f"{np.round(r2.to_numpy(), 3).tolist()} mean {r2.mean():.3f}"
 
     est = MaskedSpikeTransformer.load(path)
     module = est.module_.eval()
@@ -80,9 +94,10 @@ def main(path, seed, threads=1):
                     out[:, hide] = r[:, hide]
             return out.numpy()
         width = fn(X[: est.segment_length][None].astype(np.float32), np.zeros(1, int)).shape[-1]
-        Z = map_windows(fn, X, est._session_index(s), s, est.segment_length, 64, width)
+        session_index = pd.Index(est.sessions_).get_indexer(s)  # row -> trained session number
+        Z = map_windows(fn, X, session_index, s, est.segment_length, 64, width)
         print(f"context {'log-rates' if what == 'prediction' else what}", probe(Z), flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    main()

@@ -1,0 +1,1 @@
+"""Exploratory scripts (not benchmarks): ``python -m benchmarks.explore.<name>``."""
