@@ -15,7 +15,7 @@ Every benchmark is ``python -m benchmarks.<name>`` and does::
 results. The JSON gets a ``machine`` entry (platform, cores, torch threads and version,
 skdistill version and source hash).
 
-:class:`ModelCache` stores fitted estimators under ``benchmarks/cache/`` (git-ignored), keyed by
+:class:`ModelCache` stores fitted estimators under ``~/.cache/skdistill/benchmarks`` (or ``$SKDISTILL_BENCH_CACHE``), keyed by
 a hash of the estimator's class and parameters, the data description and the fit inputs, and
 the code version (skdistill's version plus a hash of its source files), so that a benchmark
 killed halfway resumes where it stopped and a code change never reuses a stale model.
@@ -40,7 +40,10 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-CACHE = HERE / "cache"
+# Outside the work tree by default: a later working session may get a fresh checkout, but the
+# same machine (and home folder); SKDISTILL_BENCH_CACHE overrides it.
+CACHE = Path(os.environ.get("SKDISTILL_BENCH_CACHE",
+                            Path.home() / ".cache" / "skdistill" / "benchmarks"))
 
 __all__ = ["make_parser", "parse_args", "pin_threads", "machine", "code_version", "stem",
            "write_results", "run_seeds", "ModelCache", "CachedFit", "literal_dict", "RESULTS",
@@ -83,7 +86,7 @@ def make_parser(doc, *, seeds=(0, 1, 2), threads=1, quick_help="a small smoke ru
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help="directory of the result files (default benchmarks/results)")
     parser.add_argument("--no-cache", action="store_true",
-                        help="refit every model instead of reading benchmarks/cache/")
+                        help="refit every model instead of reading the model cache")
     return parser
 
 
@@ -269,7 +272,7 @@ class ModelCache:
 
     Parameters
     ----------
-    root : path, default ``benchmarks/cache``
+    root : path, default ``~/.cache/skdistill/benchmarks`` (``$SKDISTILL_BENCH_CACHE``)
     enabled : bool, default=True
         ``False`` fits every time and writes nothing (``--quick`` / ``--no-cache``).
     ignore : sequence of str, default=("callbacks",)

@@ -40,15 +40,11 @@ def main(argv=None):
 
 
 def run(path, seed):
-    import pandas as pd
     import torch
 
     from skdistill import MaskedSpikeTransformer
     from skdistill.data import stack_sessions
     from skdistill.datasets import make_reaching_sessions
-    # map_windows: the windowing helper the encoders use (no public equivalent for a custom
-    # forward pass yet)
-    from skdistill.estimators._windows import map_windows
     from skdistill.evaluation import probe_r2, reference_split
 
     X, y, s = stack_sessions(make_reaching_sessions(n_sessions=2, duration=150, random_state=seed),
@@ -94,8 +90,8 @@ def run(path, seed):
                     out[:, hide] = r[:, hide]
             return out.numpy()
         width = fn(X[: est.segment_length][None].astype(np.float32), np.zeros(1, int)).shape[-1]
-        session_index = pd.Index(est.sessions_).get_indexer(s)  # row -> trained session number
-        Z = map_windows(fn, X, session_index, s, est.segment_length, 64, width)
+        Xc, sc, session_index = est.check_input(X, s)  # rows as the encoder sees them
+        Z = est.windowing.map(fn, Xc, session_index, sc, 64, width)
         print(f"context {'log-rates' if what == 'prediction' else what}", probe(Z), flush=True)
 
 

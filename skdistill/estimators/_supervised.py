@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
+from skdistill.data import check_target
 from skdistill.estimators._base import TRAINING_CONSTRAINTS, TorchEstimator, resolve_inner
 from skdistill.estimators._common import resolve_device, seeded
 from skdistill.estimators._encoders import LFPTransformer
@@ -157,6 +158,8 @@ class SupervisedEncoderRegressor(RegressorMixin, TorchEstimator):
         self
         """
         self._validate_params()
+        if y is not None:  # (sklearn's own message for a missing y)
+            check_target(y)  # numeric, finite, within float32: says what was expected
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
                              ensure_all_finite="allow-nan")
         if not np.isfinite(y).all():

@@ -15,11 +15,9 @@ advised by the dataset authors) before they are matched against the localization
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 

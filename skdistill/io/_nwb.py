@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
