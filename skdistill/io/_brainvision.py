@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 
 from ..data import Recording
-from ._common import as_seconds, existing_path, read_json, read_tsv, shaft_and_contact
+from ._common import (
+    as_seconds,
+    check_brainvision_files,
+    existing_path,
+    read_json,
+    read_tsv,
+    shaft_and_contact,
+)
 from ._neo import read_neo
 
 __all__ = ["read_bids_ieeg"]
@@ -24,57 +31,6 @@ _TO_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
 def _read_tsv(path: Path) -> pd.DataFrame:
     # BIDS writes "n/a" for missing values; some tools add a UTF-8 byte-order mark
     return read_tsv(path)
-
-
-_SAMPLE_BYTES = {"INT_16": 2, "UINT_16": 2, "INT_32": 4, "IEEE_FLOAT_32": 4}
-
-
-def check_brainvision_files(vhdr: Path) -> None:
-    """Check that the data file a ``.vhdr`` names exists and holds whole sample frames.
-
-    Raises a ``ValueError`` naming the missing or truncated file (neo would report either as
-    a file it has no reader for, or fail deep inside its parser).
-    """
-    try:
-        text = vhdr.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise ValueError(f"'{vhdr}' cannot be read ({exc}).") from None
-    if "Brain Vision Data Exchange Header File" not in text.splitlines()[0] if text else True:
-        raise ValueError(
-            f"'{vhdr}' does not start with 'Brain Vision Data Exchange Header File'; it is not a "
-            "BrainVision header (or it is truncated)."
-        )
-    fields = dict(
-        (k.strip(), v.strip()) for k, _, v in
-        (line.partition("=") for line in text.splitlines() if "=" in line and not line.startswith(";"))
-    )
-    data_name = fields.get("DataFile")
-    if not data_name:
-        raise ValueError(f"'{vhdr}' names no DataFile=; the header is truncated or corrupt.")
-    data_file = vhdr.with_name(data_name)
-    if not data_file.exists():
-        raise ValueError(
-            f"'{vhdr}' names the data file '{data_name}', which is missing from '{vhdr.parent}'. "
-            "A BrainVision recording needs its .vhdr, .eeg and .vmrk files side by side."
-        )
-    marker = fields.get("MarkerFile")
-    if marker and not vhdr.with_name(marker).exists():
-        raise ValueError(
-            f"'{vhdr}' names the marker file '{marker}', which is missing from '{vhdr.parent}'."
-        )
-    try:
-        n_channels = int(fields.get("NumberOfChannels", "0"))
-    except ValueError:
-        raise ValueError(f"'{vhdr}': NumberOfChannels={fields.get('NumberOfChannels')!r} is not a number.") from None
-    item = _SAMPLE_BYTES.get(fields.get("BinaryFormat", "").upper())
-    if n_channels > 0 and item and fields.get("DataFormat", "BINARY").upper() == "BINARY":
-        size = data_file.stat().st_size
-        frame = n_channels * item
-        if size == 0 or size % frame:
-            raise ValueError(
-                f"'{data_file}' holds {size} bytes, not a whole number of samples of {n_channels} "
-                f"channels x {item} bytes ({frame} bytes each): the file is truncated or corrupt."
-            )
 
 
 def _sidecars(vhdr: Path) -> dict:

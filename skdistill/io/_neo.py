@@ -11,7 +11,7 @@ import quantities as pq
 
 from ..data import Recording
 from ._binning import _n_bins, bin_spikes, signal_to_bins
-from ._common import as_seconds, check_lfp, existing_path
+from ._common import as_seconds, check_brainvision_files, check_lfp, existing_path
 
 __all__ = ["read_neo"]
 
@@ -25,8 +25,6 @@ def _load_block(block_or_path):
         return block, None
     path = existing_path(block_or_path)
     if path.suffix.lower() == ".vhdr":
-        from ._brainvision import check_brainvision_files
-
         check_brainvision_files(path)
     try:
         ios = neo.io.list_candidate_ios(str(path))
