@@ -477,3 +477,14 @@ def test_real_gripforce_ecog_stn():
     assert {"frontal-right", "parietal-right", "ventral_diencephalon-right"} <= set(est.vocabulary_)
     tokens = est.transform_tokens(X, session=["grip"] * n_seg, electrodes={"grip": table})
     assert tokens.shape == (n_seg, 8, 9, 8) and np.isfinite(tokens).all()
+
+
+def test_classifier_refuses_continuous_or_nan_targets(data):
+    X, y, session, electrodes = data
+    clf = BaristaClassifier(None, init_params=dict(TINY), max_epochs=0, random_state=0)
+    with pytest.raises(ValueError, match="continuous values"):
+        clf.fit(X, np.linspace(0, 1, len(X)), session=session, electrodes=electrodes)
+    bad = y.astype(float)
+    bad[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(X, bad, session=session, electrodes=electrodes)

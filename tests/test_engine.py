@@ -282,3 +282,41 @@ def test_layer_and_readout_are_checked(fitted_all):
     assert teacher.transform(S, readout="concat").shape == (len(S), 32)
     with pytest.raises(ValueError, match="readout must be"):
         teacher.transform(S, readout="max")
+
+
+# ------------------------------------------------------------------------------ faults
+
+
+def test_keyboard_interrupt_mid_epoch_leaves_a_usable_estimator():
+    from skorch.callbacks import Callback
+
+    class Interrupt(Callback):
+        def on_batch_end(self, net, training=None, **kwargs):
+            if training and len(net.history) == 2 and len(net.history[-1, "batches"]) == 1:
+                raise KeyboardInterrupt
+
+    X, _ = _lfp()
+    est = LFPTransformer(max_epochs=5, decoder_width=8, callbacks=[Interrupt()], **SMALL)
+    with pytest.warns(UserWarning, match="interrupted .* in epoch 2.*usable"):
+        est.fit(X)
+    assert len(est.history_) == 2
+    assert np.isfinite(est.transform(X)).all()
+
+
+def test_out_of_memory_stops_with_a_clear_message_and_keeps_the_weights():
+    X, _ = _lfp()
+    est = LFPTransformer(max_epochs=3, decoder_width=8, **SMALL).fit(X)
+    before = {k: v.clone() for k, v in est.module_.state_dict().items()}
+    forward = est.module_.forward
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    est.module_.forward = oom
+    from skdistill.estimators import TrainingMemoryError
+    with pytest.raises(TrainingMemoryError, match=r"batch of 16 did not fit.*batch_size=8"):
+        est.adapt(X, session=np.full(len(X), est.sessions_[0]), finetune="all", max_epochs=1)
+    est.module_.forward = forward
+    for key, value in est.module_.state_dict().items():
+        torch.testing.assert_close(value, before[key])
+    assert np.isfinite(est.transform(X)).all()

@@ -52,8 +52,19 @@ def test_random_windows_stay_inside_their_session_and_cover_new_offsets():
 
 def test_window_dataset_errors():
     rows, index, session = _rows()
-    with pytest.raises(ValueError, match="no run of segment_length=40"):
-        WindowDataset({"x": rows}, index, session, 40)
+    with pytest.raises(ValueError, match="'grid' or 'random'"):
+        WindowDataset({"x": rows}, index, session, 10, sampling="jitter")
+
+
+def test_runs_shorter_than_a_window_are_padded_not_refused():
+    rows, index, session = _rows()
+    data = WindowDataset({"x": rows}, index, session, 40, sampling="random", random_state=0)
+    assert len(data) == 2  # one padded window per run (35 and 23 rows)
+    first, second = data[0][0]["x"], data[1][0]["x"]
+    assert first.shape == second.shape == (40, 3)
+    np.testing.assert_array_equal(first[:35, 0], np.arange(35))  # the whole run, in order
+    assert np.isnan(first[35:]).all() and np.isnan(second[23:]).all()
+    np.testing.assert_array_equal(second[:23, 0], np.arange(35, 58))
     with pytest.raises(ValueError, match="'grid' or 'random'"):
         WindowDataset({"x": rows}, index, session, 10, sampling="jitter")
 

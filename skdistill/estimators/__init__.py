@@ -6,6 +6,7 @@ from skdistill.estimators._base import (
     TorchEstimator,
     TrainingCheckpoint,
     TrainingDivergedError,
+    TrainingMemoryError,
     resolve_inner,
 )
 from skdistill.estimators._distilled import DistilledLFPTransformer
@@ -25,6 +26,7 @@ __all__ = [
     "TorchEstimator",
     "TrainingCheckpoint",
     "TrainingDivergedError",
+    "TrainingMemoryError",
     "TRAINING_CONSTRAINTS",
     "Windowing",
     "resolve_inner",

@@ -22,6 +22,7 @@ from skorch.callbacks import Callback, EpochScoring, GradientNormClipping, LRSch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -682,6 +683,14 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         if y.ndim != 1 or len(y) != np.shape(X)[0]:
             raise ValueError(
                 f"y must be one label per segment, shape ({np.shape(X)[0]},); got {y.shape}."
+            )
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity; give one class label per segment.")
+        if y.dtype.kind in "fc" and type_of_target(y) == "continuous":
+            raise ValueError(
+                f"y holds continuous values (e.g. {y[:3].tolist()}), but BaristaClassifier needs "
+                "one class label per segment; threshold or bin the target first, or encode the "
+                "classes as integers or strings."
             )
         encoder_le = LabelEncoder().fit(y)
         self.classes_ = encoder_le.classes_

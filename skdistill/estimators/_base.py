@@ -25,6 +25,7 @@ import copy
 import hashlib
 import numbers
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "TorchEstimator",
     "TrainingCheckpoint",
     "TrainingDivergedError",
+    "TrainingMemoryError",
     "resolve_inner",
 ]
 
@@ -68,6 +70,19 @@ TRAINING_CONSTRAINTS = {
 class TrainingDivergedError(FloatingPointError):
     """The training loss (or a gradient) became NaN or infinite; the estimator keeps the weights
     of the last finite step and stays usable."""
+
+
+class TrainingMemoryError(MemoryError):
+    """A batch did not fit in the device's memory; the estimator keeps the weights of the last
+    completed step and stays usable."""
+
+
+def _is_out_of_memory(exc):
+    if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text
+                                              or "can't allocate memory" in text)
 
 
 class EngineNet(NeuralNet):
@@ -107,9 +122,36 @@ class EngineNet(NeuralNet):
             )
         return step
 
+    def train_step(self, batch, **fit_params):
+        try:
+            return super().train_step(batch, **fit_params)
+        except Exception as exc:
+            if not _is_out_of_memory(exc):
+                raise
+            self._zero_grad_optimizer()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise TrainingMemoryError(
+                f"a batch of {self.batch_size} did not fit in the memory of device "
+                f"{self.device!r} (epoch {len(self.history)}): {str(exc).splitlines()[0]}. The "
+                "estimator keeps the weights of the last completed step and stays usable. Try "
+                f"batch_size={max(1, self.batch_size // 2)}, a shorter segment_length, or a "
+                "smaller model."
+            ) from None
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         epochs = self.max_epochs if epochs is None else epochs
-        return super().fit_loop(X, y, epochs=max(0, epochs - self.resumed_epochs_), **fit_params)
+        try:
+            return super().fit_loop(X, y, epochs=max(0, epochs - self.resumed_epochs_),
+                                    **fit_params)
+        except KeyboardInterrupt:
+            # skorch would swallow it silently; say what state the estimator is in
+            warnings.warn(
+                f"training was interrupted (KeyboardInterrupt) in epoch {len(self.history)}; the "
+                "estimator keeps the weights of the last completed step and is usable. Fit again "
+                "to retrain (with a TrainingCheckpoint callback, a new fit resumes instead).",
+                UserWarning, stacklevel=2)
+            return self
 
 
 class RecordOutput(Callback):

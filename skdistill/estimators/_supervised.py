@@ -42,7 +42,8 @@ class _EncoderWithHead(nn.Module):
 
     def forward(self, x, session_idx, y):
         prediction = self.predict(x, session_idx)
-        loss = F.mse_loss(prediction, y)
+        rows = ~torch.isnan(y).any(-1)  # NaN rows pad a window shorter than its run
+        loss = F.mse_loss(prediction[rows], y[rows])
         if self.ssl_weight:
             # the encoder's self-supervised objective (masked reconstruction, or the student's
             # input reconstruction) regularises the fine-tuning, as in the reference App. A.1

@@ -34,22 +34,25 @@ def _segments(session, rows=None):
 
 
 def _grid_starts(session, segment_length, stride, rows=None):
-    """Grid window starts and, per window, the first and last valid start of its stretch."""
+    """Grid window starts and, per window, the first and last valid start of its stretch and
+    its length (a stretch shorter than ``segment_length`` gives one shorter window, padded)."""
     stride = stride or segment_length
-    starts, lows, highs = [], [], []
+    starts, lows, highs, lengths = [], [], [], []
     for start, stop in _segments(session, rows):
+        if stop - start < segment_length:
+            starts.append(start)
+            lows.append(start)
+            highs.append(start)
+            lengths.append(stop - start)
+            continue
         for s in range(start, stop - segment_length + 1, stride):
             starts.append(s)
             lows.append(start)
             highs.append(stop - segment_length)
+            lengths.append(segment_length)
     if not starts:
-        longest = max((stop - start for start, stop in _segments(session, rows)), default=0)
-        raise ValueError(
-            f"X has no run of segment_length={segment_length} consecutive rows within one session "
-            f"(the longest run has {longest} sample(s)); pass more rows per session or a smaller "
-            "segment_length."
-        )
-    return np.asarray(starts), np.asarray(lows), np.asarray(highs)
+        raise ValueError("X has no rows to cut training windows from.")
+    return np.asarray(starts), np.asarray(lows), np.asarray(highs), np.asarray(lengths)
 
 
 def holdout_rows(session, fraction, segment_length):
@@ -95,6 +98,9 @@ class WindowDataset(torch.utils.data.Dataset):
     rows : ndarray of bool, optional
         Only windows that lie wholly on these rows (e.g. the training part of a validation
         split); a gap ends a stretch as a session boundary does.
+
+    A stretch shorter than ``segment_length`` gives one window padded with NaN rows: NaN marks
+    absent values, so the padded tokens are attention-masked and no loss counts them.
     """
 
     def __init__(self, columns, session_index, session, segment_length, stride=None,
@@ -104,7 +110,8 @@ class WindowDataset(torch.utils.data.Dataset):
         self.columns = {name: np.ascontiguousarray(value, dtype=np.float32)
                         for name, value in columns.items()}
         self.segment_length = segment_length
-        self.starts, self.lows, self.highs = _grid_starts(session, segment_length, stride, rows)
+        self.starts, self.lows, self.highs, self.lengths = _grid_starts(
+            session, segment_length, stride, rows)
         self.owners = np.asarray(session_index[self.starts], dtype=np.int64)
         self.sampling = sampling
         self._rng = check_random_state(random_state)
@@ -128,8 +135,14 @@ class WindowDataset(torch.utils.data.Dataset):
         return int(self._rng.randint(self.lows[i], self.highs[i] + 1))
 
     def __getitem__(self, i):
-        start = self.window_start(i)
-        item = {name: value[start : start + self.segment_length] for name, value in self.columns.items()}
+        start, length = self.window_start(i), int(self.lengths[i])
+        item = {name: value[start : start + length] for name, value in self.columns.items()}
+        if length < self.segment_length:
+            # a run shorter than a window: NaN rows pad it; NaN marks absent values, so padded
+            # tokens are attention-masked and every loss skips them
+            item = {name: np.concatenate([v, np.full((self.segment_length - length,) + v.shape[1:],
+                                                     np.nan, dtype=v.dtype)])
+                    for name, v in item.items()}
         item["session_idx"] = self.owners[i]
         return item, np.float32(0.0)
 

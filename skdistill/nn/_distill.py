@@ -168,9 +168,9 @@ class DistillationStudent(PatchEncoder):
         align = torch.zeros((), device=x.device)
         cosine = torch.full((), float("nan"), device=x.device)
         if target is not None:
-            aligned = layers[self.align_layer]
-            projected = self.projection(aligned)
-            goal = self.normalize_target(target)
+            rows = ~torch.isnan(target).any(-1)  # NaN rows pad a window shorter than its run
+            projected = self.projection(layers[self.align_layer])[rows]
+            goal = self.normalize_target(target[rows])
             align = alignment_loss(projected, goal, self.align_loss)
             with torch.no_grad():
                 cosine = F.cosine_similarity(projected, goal, dim=-1, eps=1e-6).mean()
