@@ -27,7 +27,6 @@ always sees the true history of the run. Nothing here uses sklearn.
 
 from __future__ import annotations
 
-
 import torch
 from torch.nn import functional as F
 
