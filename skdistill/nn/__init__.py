@@ -12,6 +12,8 @@ from skdistill.nn._barista import (
     sample_group_mask,
 )
 from skdistill.nn._mae import MaskedAutoencoder, masked_reconstruction_loss
+from skdistill.nn._patch_encoder import PatchEncoder, make_value_embedding
+from skdistill.nn._streaming import StreamingPatchEncoder, banded_encode
 from skdistill.nn._tokenizers import (
     CausalConvValueEmbedding,
     CountEmbedding,
@@ -40,6 +42,10 @@ __all__ = [
     "masked_latent_loss",
     "sample_group_mask",
     "MaskedAutoencoder",
+    "PatchEncoder",
+    "make_value_embedding",
+    "StreamingPatchEncoder",
+    "banded_encode",
     "masked_reconstruction_loss",
     "CausalConvValueEmbedding",
     "CountEmbedding",
