@@ -23,6 +23,7 @@ from skdistill.nn._barista import (
     BaristaPretrainer,
     DilatedConvEncoder,
     TemporalTokenizer,
+    _TapConv,
     _token_layout,
     ema_update,
     masked_latent_loss,
@@ -130,6 +131,21 @@ def test_cnn_matches_conv1d_reference_and_gradients(n_tokens):
     (out * w).sum().backward()
     (ref * w).sum().backward()
     assert _assert_grads_close(cnn.named_parameters(), ref_model.parameters()) == 24
+
+
+@pytest.mark.parametrize("dilation, length", [(1, 9), (4, 9), (8, 8), (2, 3)])
+@pytest.mark.parametrize("size", [1, 3])
+def test_tap_conv_gradcheck_against_conv1d(dilation, length, size):
+    """The hand-written backward is exact (float64 gradcheck) and the forward is F.conv1d."""
+    g = torch.Generator().manual_seed(dilation + length + size)
+    h = torch.randn(3, 4, length, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(2, 3, size, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, generator=g, requires_grad=True)
+    pad = dilation * (size - 1) // 2
+    out = _TapConv.apply(h, w, b, dilation, pad)
+    ref = F.conv1d(h.transpose(0, 1), w, b, padding=pad, dilation=dilation).transpose(0, 1)
+    torch.testing.assert_close(out, ref)
+    assert torch.autograd.gradcheck(lambda *a: _TapConv.apply(*a, dilation, pad), (h, w, b))
 
 
 @pytest.mark.parametrize("chunk_size", [2, 512])

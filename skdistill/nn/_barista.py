@@ -51,25 +51,73 @@ __all__ = [
 SPATIAL_SCALES = ("channel", "parcel", "lobe")
 
 
+class _TapConv(torch.autograd.Function):
+    """"Same" dilated convolution of channel-major ``h`` (C, N, L) -> (O, N, L) as one matrix
+    product over the stacked taps, with a hand-written backward (the weight gradient as
+    ``taps @ grad.T``, about 2x faster than autograd's ``grad @ taps.T`` for these shapes, and
+    the input gradient folded back by shifted adds instead of a zero-padded buffer)."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, dilation, pad):
+        n_in, n_tokens, length = h.shape
+        n_out, _, size = weight.shape
+        if size == 1:
+            taps = h.reshape(n_in, n_tokens * length)
+        else:
+            padded = F.pad(h, (pad, pad))
+            taps = torch.stack(
+                [padded[..., k * dilation: k * dilation + length] for k in range(size)], dim=1
+            ).reshape(n_in * size, n_tokens * length)
+        out = torch.addmm(bias[:, None], weight.reshape(n_out, n_in * size), taps)
+        ctx.save_for_backward(taps, weight)
+        ctx.geometry = (n_in, n_tokens, length, dilation, pad)
+        return out.view(n_out, n_tokens, length)
+
+    @staticmethod
+    def backward(ctx, grad):
+        taps, weight = ctx.saved_tensors
+        n_in, n_tokens, length, dilation, pad = ctx.geometry
+        n_out, _, size = weight.shape
+        g = grad.reshape(n_out, n_tokens * length)
+        grad_h = grad_w = grad_b = None
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.mm(taps, g.t()).t().reshape(weight.shape)
+        if ctx.needs_input_grad[2]:
+            grad_b = g.sum(dim=1)
+        if ctx.needs_input_grad[0]:
+            g_taps = torch.mm(weight.reshape(n_out, n_in * size).t(), g)
+            g_taps = g_taps.view(n_in, size, n_tokens, length)
+            if size == 1:
+                grad_h = g_taps[:, 0]
+            else:
+                # out[t] reads h[t + o_k], o_k = k * dilation - pad  =>  grad_h[s] += g_k[s - o_k]
+                grad_h = None
+                for k in sorted(range(size), key=lambda k: k * dilation != pad):  # centre first
+                    o = k * dilation - pad
+                    if abs(o) >= length:
+                        continue
+                    g_k = g_taps[:, k]
+                    if grad_h is None and o == 0:
+                        grad_h = g_k.clone()
+                        continue
+                    if grad_h is None:
+                        grad_h = g_k.new_zeros(n_in, n_tokens, length)
+                    if o >= 0:
+                        grad_h[..., o:] += g_k[..., : length - o]
+                    else:
+                        grad_h[..., :o] += g_k[..., -o:]
+                if grad_h is None:
+                    grad_h = g_taps.new_zeros(n_in, n_tokens, length)
+        return grad_h, grad_w, grad_b, None, None
+
+
 def _conv_taps(h, conv):
     """A "same" dilated ``conv`` (an ``nn.Conv1d``) of channel-major ``h`` (C, N, L) -> (O, N, L).
 
     The ``k`` dilated taps are stacked into a ``(C*k, N*L)`` matrix and multiplied by the
     ``(O, C*k)`` weight: one matrix product instead of a convolution over ``N`` tiny rows.
     """
-    n_in, n_tokens, length = h.shape
-    weight = conv.weight
-    n_out, _, size = weight.shape
-    if size == 1:
-        taps = h.reshape(n_in, n_tokens * length)
-    else:
-        dilation, pad = conv.dilation[0], conv.padding[0]
-        padded = F.pad(h, (pad, pad))
-        taps = torch.stack(
-            [padded[..., k * dilation: k * dilation + length] for k in range(size)], dim=1
-        ).reshape(n_in * size, n_tokens * length)
-    out = torch.addmm(conv.bias[:, None], weight.reshape(n_out, n_in * size), taps)
-    return out.view(n_out, n_tokens, length)
+    return _TapConv.apply(h, conv.weight, conv.bias, conv.dilation[0], conv.padding[0])
 
 
 class _DilatedConvBlock(nn.Module):
