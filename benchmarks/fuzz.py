@@ -1011,12 +1011,20 @@ def _targets_spatial():
                                    "metres labelled as Left-Thalamus-Proper")]))
 
 
+def _targets_estimators():
+    from benchmarks.fuzz_estimators import register_estimator_targets
+
+    # pass this module's register: run as ``python -m benchmarks.fuzz`` it is ``__main__``, and
+    # an import of benchmarks.fuzz would be a second copy with a registry of its own
+    register_estimator_targets(register)
+
+
 _BUILDERS = (_targets_data, _targets_io, _targets_preprocessing, _targets_model_selection, _targets_metrics,
-             _targets_datasets, _targets_spatial)
+             _targets_datasets, _targets_spatial, _targets_estimators)
 
 
 def build_targets() -> dict[str, Target]:
-    """Register every data-layer target (once)."""
+    """Register every target, data layer and estimators (once)."""
     if not TARGETS:
         for builder in _BUILDERS:
             builder()
@@ -1098,7 +1106,7 @@ def main(argv=None):
     stem = "fuzz" + ("_quick" if args.quick else "") + (f"_{args.tag}" if args.tag else "")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str))
-    (RESULTS / f"{stem}.md").write_text(to_markdown(report, f"Fuzzing the data layer ({stem})"))
+    (RESULTS / f"{stem}.md").write_text(to_markdown(report, f"Fuzzing the public entry points ({stem})"))
     print(json.dumps({"n": report["n"], **report["totals"], "seconds": report["seconds"]}))
     return report
 

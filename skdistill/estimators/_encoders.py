@@ -124,8 +124,15 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEs
 
     # -- validation -------------------------------------------------------------------------
     def _validate(self, X, session, reset):
-        X = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64,
-                          ensure_min_samples=1)
+        try:
+            X = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan",
+                              dtype=np.float64, ensure_min_samples=1)
+        except (ValueError, TypeError) as exc:
+            # sklearn's and numpy's messages do not say which argument they are about
+            message = str(exc)
+            if not message.startswith("X"):
+                raise type(exc)(f"X (rows = time bins, columns = channels): {message}") from None
+            raise
         return self._check_values(X, session)
 
     def check_input(self, X, session=None):
@@ -218,6 +225,10 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEs
         self
         """
         check_is_fitted(self)
+        if session is None:
+            raise ValueError(
+                "adapt needs session=..., one label per row: the new sessions' labels are what "
+                f"adapt adds (known: {list(self.sessions_)}).")
         X, session = self._validate(X, session, reset=False)
         return self._adapt(X, session, self._fit_columns(X), finetune, max_epochs)
 

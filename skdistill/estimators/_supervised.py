@@ -160,7 +160,8 @@ class SupervisedEncoderRegressor(RegressorMixin, TorchEstimator):
         """
         self._validate_params()
         if y is not None:  # (sklearn's own message for a missing y)
-            check_target(y)  # numeric, finite, within float32: says what was expected
+            # numeric, finite, within float32, row-aligned: says what was expected
+            check_target(y, n_rows=len(X) if hasattr(X, "__len__") else None)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
                              ensure_all_finite="allow-nan")
         if not np.isfinite(y).all():

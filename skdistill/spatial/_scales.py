@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from skdistill.spatial._atlas import UNKNOWN
+from skdistill.spatial._atlas import METRES_THRESHOLD_MM, UNKNOWN
 
 __all__ = [
     "SpatialScale",
@@ -98,6 +98,13 @@ class CoordinateScale(SpatialScale):
     def coordinates(self, table, session):
         self.check(table, session)
         coords = table[list(self.columns)].to_numpy(dtype=float)
+        finite = coords[np.isfinite(coords).all(axis=1)]
+        if len(finite) and 0 < np.abs(finite).max() < METRES_THRESHOLD_MM:
+            raise ValueError(
+                f"electrodes[{session!r}]: the coordinates look like metres, not millimetres "
+                f"(every |x|, |y|, |z| is below {METRES_THRESHOLD_MM}; largest "
+                f"{np.abs(finite).max():.3g}). The {self.name!r} spatial scale reads MNI mm: "
+                "multiply them by 1000.")
         bad = ~np.isfinite(coords).all(axis=1)
         if bad.any():
             names = channel_names(table)[bad]
