@@ -393,10 +393,10 @@ class _SynapticLFP:
 
     def __call__(self, t):
         out = 0.0
+        rates = {cls: _interp_rows(t, self.bin_times, r) for cls, r in self.rates.items()}
         for k in self.kernels:
             cls, weight, b, a, zi = k
-            r = _interp_rows(t, self.bin_times, self.rates[cls])
-            y, k[4] = sps.lfilter(b, a, r, axis=0, zi=zi)
+            y, k[4] = sps.lfilter(b, a, rates[cls], axis=0, zi=zi)
             out = out + weight * y
         return out
 
@@ -732,6 +732,9 @@ def make_reaching_sessions(
     >>> recs = make_reaching_sessions(n_sessions=2, duration=20.0, random_state=0)
     >>> [r.lfp.shape for r in recs]
     [(20000, 96), (20000, 95)]
+    >>> old = make_reaching_sessions(n_sessions=2, duration=20.0, random_state=0, lfp_model="mrp")
+    >>> bool((old[0].spikes == recs[0].spikes).all())  # the LFP model changes the LFP only
+    True
     """
     channels = _cycle(n_channels, n_sessions, "n_channels", "int")
     tasks = _cycle(task, n_sessions, "task", "task name")
