@@ -499,8 +499,8 @@ def _cycle(value, n, name, kind):
 
 def _check_params(n_sessions, duration, bin_size, lfp_rate, n_units, unit_turnover,
                   velocity_gain, lfp_regime, mrp_amplitude, chunk_duration, channels, tasks,
-                  lfp_model="mrp", synaptic_amplitude=None, population_size=1,
-                  latent_coherence=0.0):
+                  lfp_model="mrp", synaptic_amplitude=None, population_size=_POPULATION_SIZE,
+                  latent_coherence=_LATENT_COHERENCE):
     if not isinstance(n_sessions, numbers.Integral) or n_sessions < 1:
         raise ValueError(f"n_sessions must be a positive int; got {n_sessions!r}.")
     if not (bin_size > 0):
