@@ -1,19 +1,23 @@
 """Linear decoding floors of the reaching simulator, over seeds and both LFP regimes.
 
-Run as ``python -m benchmarks.simulator_floors``. For each of 3 seeds, 4 sessions of 150 s
-(random-target with 96 LFP channels, centre-out with 95, alternating) are simulated with the
-default parameters; per session, a ridge decoder of 2-D velocity is fit on the train segments
+Run as ``python -m benchmarks.simulator_floors [--lfp-model population|mrp]``. For each of 3
+seeds, 4 sessions of 150 s (random-target with 96 LFP channels, centre-out with 95, alternating)
+are simulated with the default parameters of the chosen LFP model; per session, a ridge decoder of 2-D velocity is fit on the train segments
 of the reference split (consecutive 5 s segments, shuffled with seed 42, 80/10/10) and scored
 on val+test pooled (R² averaged over vx, vy). Alpha is chosen by 5 contiguous (unshuffled)
 folds of the train rows -- RidgeCV's default leave-one-out GCV picks far too small alphas on
 autocorrelated time bins. Features: spikes smoothed with a 50 ms Gaussian, and the LFP after
 the reference chain (notch, 0.05-50 Hz, CAR, 100 Hz, z-score), each bin on its own (no lags).
 
-Writes ``benchmarks/results/simulator_floors.json`` and ``.md``.
+Writes ``benchmarks/results/simulator_floors.json`` and ``.md`` for the population model (the
+default) and ``simulator_floors_mrp.*`` for ``--lfp-model mrp``. The calibration at the
+reference scale (2 x 600 s, both models, spectra and latent content) is
+``benchmarks/simulator_calibration.py``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import time
@@ -38,14 +42,15 @@ def _summary(values):
             "min": float(values.min()), "max": float(values.max()), "n": int(len(values))}
 
 
-def run():
+def run(lfp_model="population"):
     start = time.perf_counter()
     rows = []
     for seed in SEEDS:
-        linear = make_reaching_sessions(N_SESSIONS, DURATION, random_state=seed)
-        # same seed, so spikes and behaviour are identical; only the slow potential is gone
+        linear = make_reaching_sessions(N_SESSIONS, DURATION, random_state=seed,
+                                        lfp_model=lfp_model)
+        # same seed, so spikes and behaviour are identical; only linear velocity leaves the LFP
         nonlinear = make_reaching_sessions(N_SESSIONS, DURATION, random_state=seed,
-                                           lfp_regime="nonlinear")
+                                           lfp_model=lfp_model, lfp_regime="nonlinear")
         for rec, rec_nl in zip(linear, nonlinear):
             assert np.array_equal(rec.spikes, rec_nl.spikes)
             floors = session_floors(rec)
@@ -69,18 +74,19 @@ def run():
                     for task in dict.fromkeys(r["task"] for r in rows)},
     }
     result = dict(
-        description=__doc__.strip(), seeds=list(SEEDS), n_sessions=N_SESSIONS,
+        description=__doc__.strip(), lfp_model=lfp_model, seeds=list(SEEDS), n_sessions=N_SESSIONS,
         duration_s=DURATION, alpha_selection="RidgeCV(alphas=logspace(-2, 5, 15), "
         "cv=KFold(5, shuffle=False)) on the train rows (contiguous blocked folds)",
         rows=rows, summary=summary, elapsed_s=elapsed,
         machine=f"{platform.processor() or platform.machine()}, python {platform.python_version()}",
     )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "simulator_floors.json").write_text(json.dumps(result, indent=2))
+    stem = "simulator_floors" + ("" if lfp_model == "population" else f"_{lfp_model}")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
     names = {"spikes": "smoothed spikes", "lfp_linear": "LFP, linear regime (default)",
              "lfp_nonlinear": "LFP, nonlinear regime"}
     lines = [
-        "# Simulator decoding floors",
+        f"# Simulator decoding floors (`lfp_model=\"{lfp_model}\"`)",
         "",
         f"Ridge velocity R² (val+test of the per-session 80/10/10 split of 5 s segments), "
         f"{len(SEEDS)} seeds x {N_SESSIONS} sessions x {DURATION:g} s. Alpha chosen by "
@@ -104,10 +110,16 @@ def run():
         lines.append(f"| {r['seed']} | {r['session']} | {r['task']} | {r['n_channels']} | "
                      f"{r['spikes']:.3f} | {r['lfp_linear']:.3f} | {r['lfp_nonlinear']:.3f} |")
     lines += ["", f"Run time {elapsed:.0f} s on {result['machine']}."]
-    (RESULTS / "simulator_floors.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[4:7 + len(keys)]))
     return result
 
 
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfp-model", default="population", choices=("population", "mrp"))
+    return run(parser.parse_args(argv).lfp_model)
+
+
 if __name__ == "__main__":
-    run()
+    main()

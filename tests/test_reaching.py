@@ -1,10 +1,12 @@
 """Tests of the multi-session reaching simulator (skdistill.datasets.make_reaching_sessions)."""
 
+import hashlib
+
 import numpy as np
 import pytest
 from scipy import signal as sps
 from scipy.ndimage import gaussian_filter1d
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
@@ -76,19 +78,24 @@ def test_chunking_does_not_change_the_lfp():
     np.testing.assert_allclose(a.lfp, b.lfp, rtol=1e-5, atol=1e-10)
 
 
-def test_components_have_their_own_random_streams():
-    base = make_reaching_sessions(2, 10.0, random_state=5)
-    gain = make_reaching_sessions(2, 10.0, random_state=5, velocity_gain=(0.05, 0.1))
-    mrp = make_reaching_sessions(2, 10.0, random_state=5, mrp_amplitude=0.8)
-    for r0, rg, rm in zip(base, gain, mrp):
-        # a spike-gain change leaves the LFP and behaviour untouched ...
-        np.testing.assert_array_equal(r0.lfp, rg.lfp)
+@pytest.mark.parametrize("model, lfp_change", [("population", dict(synaptic_amplitude=2.0)),
+                                               ("mrp", dict(mrp_amplitude=0.8))])
+def test_components_have_their_own_random_streams(model, lfp_change):
+    base = make_reaching_sessions(2, 10.0, random_state=5, lfp_model=model)
+    gain = make_reaching_sessions(2, 10.0, random_state=5, lfp_model=model,
+                                  velocity_gain=(0.05, 0.1))
+    lfp = make_reaching_sessions(2, 10.0, random_state=5, lfp_model=model, **lfp_change)
+    for r0, rg, rm in zip(base, gain, lfp):
+        # a spike-gain change leaves behaviour (and, under "mrp", the LFP) untouched; the
+        # population model's neurons draw their gains from velocity_gain as the units do
+        if model == "mrp":
+            np.testing.assert_array_equal(r0.lfp, rg.lfp)
         np.testing.assert_array_equal(r0.behavior, rg.behavior)
         # ... and an LFP change leaves the spikes untouched
         np.testing.assert_array_equal(r0.spikes, rm.spikes)
         assert not np.array_equal(r0.lfp, rm.lfp)
     # adding a session does not redraw the earlier ones
-    more = make_reaching_sessions(3, 10.0, random_state=5)
+    more = make_reaching_sessions(3, 10.0, random_state=5, lfp_model=model)
     np.testing.assert_array_equal(more[1].lfp, base[1].lfp)
 
 
@@ -109,7 +116,7 @@ def test_unit_turnover_and_drift():
 
 def test_lfp_spectrum_line_noise_beta_and_one_over_f():
     rec = make_reaching_sessions(1, 40.0, random_state=7, n_channels=8, mrp_amplitude=0.0,
-                                 beta_amplitude=1.0, beta_depth=0.0)[0]
+                                 beta_amplitude=1.0, beta_depth=0.0, lfp_model="mrp")[0]
     f, p = sps.welch(rec.lfp.astype(float), fs=1000.0, nperseg=4000, axis=0)
     p = p.mean(axis=1)
     at = lambda hz: p[np.argmin(np.abs(f - hz))]  # noqa: E731
@@ -163,7 +170,15 @@ def test_stacking_preprocessed_sessions_with_different_channel_counts(sessions):
     [
         (dict(n_channels=97), "96 electrodes"),
         (dict(lfp_regime="quadratic"), "lfp_regime"),
-        (dict(lfp_regime="nonlinear", mrp_amplitude=0.3), "nonlinear"),
+        (dict(lfp_regime="nonlinear", mrp_amplitude=0.3, lfp_model="mrp"), "nonlinear"),
+        (dict(lfp_model="kernel"), r"lfp_model must be one of \('population', 'mrp'\)"),
+        (dict(lfp_model=None), "lfp_model"),
+        (dict(mrp_amplitude=0.3), "mrp_amplitude .*lfp_model='mrp'"),
+        (dict(lfp_model="mrp", synaptic_amplitude=1.0), "synaptic_amplitude"),
+        (dict(synaptic_amplitude=-1.0), "synaptic_amplitude"),
+        (dict(population_size=1), "population_size"),
+        (dict(latent_coherence=1.5), "latent_coherence"),
+        (dict(background_exponent=0.0), "background_exponent"),
         (dict(task="figure-eight"), "task"),
         (dict(bin_size=0.0015), "whole number"),
         (dict(unit_turnover=1.5), "unit_turnover"),
@@ -173,3 +188,121 @@ def test_stacking_preprocessed_sessions_with_different_channel_counts(sessions):
 def test_bad_parameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_reaching_sessions(1, 5.0, **kwargs)
+
+
+# --------------------------------------------------------------------------- LFP models
+
+# sha256 of the arrays of make_reaching_sessions(2, 12.0, **kwargs), recorded from the code before
+# lfp_model existed (commit 3f0e958): lfp_model="mrp" must reproduce them bit for bit
+_MRP_SHA256 = {
+    "linear": (dict(random_state=0), [
+        ("7a9c769c5ce9e370a79ce939e915926e59c1e35cbe98d26e1a0250476be8e3a3",
+         "ea7457fcf82ff9206ffeabdf6dcee80e84754bd7d70cb993b0cd8d44aebe5924"),
+        ("281ec7931e15efa42a69c2cf28b6d79b2c15cc4de4f3f91ba67a7490651471a9",
+         "bfdc8e51781823eb00430a62fffbdd9ae3078bf93dd216ed958b1b0b503b1c61")]),
+    "nonlinear": (dict(random_state=1, lfp_regime="nonlinear"), [
+        ("ea1d6d735df57cb9f87d32f86a218302ec55d94df5275ee2ca489a4316ed8a9a",
+         "9bd19ef2c7ef28e66c1365c4083df555fdf869276fd1a49fdf47eb7d926681a6"),
+        ("50d2ee8960c4b8a71b6515128602f38beecf6dd96c06080541e0f5408729483a",
+         "a57fc3f5aece1f09fbb76849ffc6a161df4c45425698bc1483bb8cf2b87bae97")]),
+}
+# a few raw values of the first linear session (volts), for a readable failure
+_MRP_VALUES = [9.117696026805788e-05, 0.0001152089680545032, -9.587464774085674e-06]
+
+
+def _sha(a):
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(_MRP_SHA256))
+def test_mrp_model_reproduces_the_earlier_release_bit_for_bit(name):
+    kwargs, expected = _MRP_SHA256[name]
+    recs = make_reaching_sessions(2, 12.0, lfp_model="mrp", **kwargs)
+    if name == "linear":
+        np.testing.assert_array_equal(recs[0].lfp[[0, 1234, 11999], [0, 5, 7]],
+                                      np.float32(_MRP_VALUES))
+    assert [(_sha(r.lfp), _sha(r.spikes)) for r in recs] == expected
+    assert recs[0].annotations["lfp_model"] == "mrp"
+
+
+def test_spikes_behaviour_and_latents_do_not_depend_on_the_lfp_model():
+    pop = make_reaching_sessions(2, 10.0, random_state=4)
+    mrp = make_reaching_sessions(2, 10.0, random_state=4, lfp_model="mrp")
+    nonlin = make_reaching_sessions(2, 10.0, random_state=4, lfp_regime="nonlinear")
+    for a, b, c in zip(pop, mrp, nonlin):
+        assert a.annotations["lfp_model"] == "population"
+        for r in (b, c):
+            np.testing.assert_array_equal(a.spikes, r.spikes)
+            np.testing.assert_array_equal(a.behavior, r.behavior)
+            np.testing.assert_array_equal(a.annotations["latents"], r.annotations["latents"])
+            assert a.lfp.shape == r.lfp.shape and not np.array_equal(a.lfp, r.lfp)
+
+
+def _lagged_r2(X, targets, lags=(-10, -5, 0, 5, 10)):
+    """Cross-validated R² per target of a ridge on 50 ms-smoothed features at lags ±100 ms.
+
+    Predictions of 5 contiguous folds (each predicted by a ridge fit on the other four; a fixed,
+    moderate alpha keeps the test fast), R² over the whole session: steadier than one tail.
+    """
+    X = gaussian_filter1d(X, 5.0, axis=0)
+    n = len(X)
+    X = np.hstack([X[np.clip(np.arange(n) + lag, 0, n - 1)] for lag in lags])
+    model = make_pipeline(StandardScaler(), Ridge(alpha=300.0))
+    pred = np.empty(targets.shape)
+    for train, test in KFold(5, shuffle=False).split(X):
+        pred[test] = model.fit(X[train], targets[train]).predict(X[test])
+    return r2_score(targets, pred, multioutput="raw_values")
+
+
+@pytest.fixture(scope="module")
+def short_pair():
+    """The same 120 s random-target session (32 channels) under both LFP models."""
+    kw = dict(n_channels=32, task="random-target", random_state=11)
+    return (make_reaching_sessions(1, 120.0, **kw)[0],
+            make_reaching_sessions(1, 120.0, lfp_model="mrp", **kw)[0])
+
+
+def test_population_lfp_carries_the_non_behavioural_latents(short_pair):
+    pop, mrp = short_pair
+    latents = pop.annotations["latents"]
+    r2_pop = _lagged_r2(preprocess_lfp(pop), latents)
+    r2_mrp = _lagged_r2(preprocess_lfp(mrp), latents)
+    # the population's synaptic currents follow the latents; the old model's LFP does not
+    assert r2_pop.mean() > 0.25 and (r2_pop > 0.1).all()
+    assert r2_mrp.mean() < 0.05
+    # and the LFP still carries velocity linearly
+    velocity = (pop.behavior - pop.behavior.mean(0)) / pop.behavior.std(0)
+    assert _lagged_r2(preprocess_lfp(pop), velocity).mean() > 0.2
+
+
+def test_population_spectrum_is_one_over_f_alpha_with_a_beta_peak_at_rest(short_pair):
+    rec = short_pair[0]
+    x = rec.lfp.astype(float)
+    x -= x.mean(axis=1, keepdims=True)  # CAR
+    f, p = sps.welch(x, fs=1000.0, nperseg=1000, axis=0)
+    p = p.mean(axis=1)
+    fit = (f >= 2) & (f <= 40) & ~((f >= 13) & (f <= 30))
+    alpha = -np.polyfit(np.log(f[fit]), np.log(p[fit]), 1)[0]
+    assert 1.0 < alpha < 2.0
+    # beta bump above the power law through its flanks, stronger at rest than in movement
+    beta = (f >= 16) & (f <= 28)
+    line = np.exp(np.polyval(np.polyfit(np.log(f[fit]), np.log(p[fit]), 1), np.log(f[beta])))
+    assert np.mean(p[beta] / line) > 1.5
+    # the 1/f background alone has the requested exponent
+    bg = make_reaching_sessions(1, 40.0, n_channels=8, random_state=3, synaptic_amplitude=0.0,
+                                beta_amplitude=0.0, broadband_amplitude=0.0, sensor_noise=0.0,
+                                line_noise_amplitude=0.0, common_amplitude=0.0)[0]
+    f, p = sps.welch(bg.lfp.astype(float), fs=1000.0, nperseg=2000, axis=0)
+    band = (f >= 2) & (f <= 40)
+    slope = np.polyfit(np.log(f[band]), np.log(p.mean(axis=1)[band]), 1)[0]
+    assert -1.7 < slope < -1.3
+
+
+def test_population_nonlinear_regime_removes_linear_velocity_but_keeps_latents(short_pair):
+    rec = make_reaching_sessions(1, 120.0, n_channels=32, task="random-target", random_state=11,
+                                 lfp_regime="nonlinear")[0]
+    np.testing.assert_array_equal(rec.spikes, short_pair[0].spikes)
+    lfp = preprocess_lfp(rec)
+    velocity = (rec.behavior - rec.behavior.mean(0)) / rec.behavior.std(0)
+    assert _lagged_r2(lfp, velocity).mean() < 0.08
+    assert _lagged_r2(lfp, rec.annotations["latents"]).mean() > 0.25
