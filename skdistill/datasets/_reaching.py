@@ -736,6 +736,8 @@ def make_reaching_sessions(
     >>> bool((old[0].spikes == recs[0].spikes).all())  # the LFP model changes the LFP only
     True
     """
+    if not isinstance(n_sessions, numbers.Integral) or isinstance(n_sessions, bool) or n_sessions < 1:
+        raise ValueError(f"n_sessions must be a positive int; got {n_sessions!r}.")
     channels = _cycle(n_channels, n_sessions, "n_channels", "int")
     tasks = _cycle(task, n_sessions, "task", "task name")
     velocity_gain = tuple(float(g) for g in velocity_gain)
