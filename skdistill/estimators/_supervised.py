@@ -161,7 +161,9 @@ class SupervisedEncoderRegressor(RegressorMixin, TorchEstimator):
         self._validate_params()
         if y is not None:  # (sklearn's own message for a missing y)
             # numeric, finite, within float32, row-aligned: says what was expected
-            check_target(y, n_rows=len(X) if hasattr(X, "__len__") else None)
+            n_rows = getattr(X, "shape", (None,))[0] if hasattr(X, "shape") else (
+                len(X) if hasattr(X, "__len__") else None)
+            check_target(y, n_rows=n_rows)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
                              ensure_all_finite="allow-nan")
         if not np.isfinite(y).all():
