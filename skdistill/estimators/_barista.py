@@ -395,6 +395,15 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
                 self.fit_time_ = time.perf_counter() - start
         return self
 
+    def save(self, path):
+        """Save parameters, fitted state, weights and ``history_`` (``load`` restores them);
+        ``callbacks`` are stored as None (observers such as ``ProgressBar`` are not part of the
+        model)."""
+        clone = copy.copy(self)
+        clone.callbacks = None
+        TorchEstimator.save(clone, path)
+        return self
+
     def fit_transform(self, X, y=None, *, session=None, electrodes=None):
         """``fit`` then ``transform`` on the same segments (metadata passed to both)."""
         return self.fit(X, y, session=session, electrodes=electrodes).transform(
@@ -560,6 +569,8 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         "selection": [StrOptions({"valid_auroc", "valid_loss", "last"})],
         **TRAINING_CONSTRAINTS,
     }
+    #: with a frozen tokenizer, fit trains on tokens computed once (False: recompute every step)
+    _cache_tokens = True
     _saved_attributes = (
         "classes_", "vocabulary_", "encoder_params_", "sessions_", "session_channels_",
         "n_patches_", "max_channels_", "pretrained_", "electrodes_", "n_features_in_",
@@ -720,6 +731,16 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
                     for param in part.parameters():
                         param.requires_grad_(False)
             labels = encoder_le.transform(y).astype(np.int64)
+            if freeze and self.max_epochs > 0 and self._cache_tokens:
+                # a frozen tokenizer has no dropout and fixed weights: its tokens are the same
+                # every epoch, so compute them once and train on them (exact; ~a quarter of a
+                # fine-tuning step saved)
+                arrays = dict(inputs.arrays)
+                arrays["tokens"] = predict_batches(
+                    module.encoder.tokenizer,
+                    {"x": arrays.pop("x"), "channel_mask": arrays["channel_mask"]},
+                    max(self.batch_size, 64), self.device_)
+                inputs.arrays = arrays
             held = holdout_segments(inputs.session, self.validation_fraction)
             train, valid = _split_inputs(inputs.arrays, held, labels)
             net = self._make_net(
@@ -758,10 +779,13 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     def save(self, path):
-        """Save weights and fitted state; ``pretrained`` is stored as None (its weights are in
-        the classifier's state dict, so the loaded classifier predicts identically)."""
+        """Save weights, fitted state and ``history_``; ``pretrained`` is stored as None (its
+        weights are in the classifier's state dict, so the loaded classifier predicts
+        identically) and ``callbacks`` as None (observers such as ``ProgressBar`` are not
+        part of the model)."""
         clone = copy.copy(self)
         clone.pretrained = None
+        clone.callbacks = None
         TorchEstimator.save(clone, path)
         return self
 
