@@ -612,3 +612,24 @@ def test_progress_bar_and_history_survive_save_load(data, tmp_path, capsys):
             np.testing.assert_allclose(
                 loaded.predict_proba(X, session=session, electrodes=electrodes),
                 est.predict_proba(X, session=session, electrodes=electrodes))
+
+
+def test_cosine_ema_schedule_rises_to_one(data):
+    from skdistill.estimators._barista import _EMATarget
+
+    X, _, session, electrodes = data
+    est = BaristaTransformer(max_epochs=3, ema_momentum=0.9, ema_schedule="cosine", random_state=0,
+                             **TINY).fit(X, session=session, electrodes=electrodes)
+    ema = dict(est.net_.callbacks_)["ema_target"]
+    assert ema.total_ == 3 * ema.per_epoch_ and ema.step_ == ema.total_
+    cb = _EMATarget(0.9, "cosine")
+    cb.total_, cb.step_ = 10, 0
+    assert cb.current() == pytest.approx(0.9)
+    cb.step_ = 5
+    assert cb.current() == pytest.approx(0.95)
+    cb.step_ = 10
+    assert cb.current() == pytest.approx(1.0)
+    assert _EMATarget(0.9).current() == 0.9
+    with pytest.raises(ValueError, match="ema_schedule"):
+        BaristaTransformer(ema_schedule="linear", **TINY).fit(X, session=session,
+                                                              electrodes=electrodes)
