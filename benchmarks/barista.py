@@ -160,7 +160,9 @@ def run(args, cache):
     tests = {s: make_ieeg_cohort(subjects=[s], n_segments=args.heldout_segments,
                                  random_state=seed, **cohort_kw) for s in args.heldout_subjects}
     folds = {s: reference_folds(t.y, t.session, args.folds) for s, t in tests.items()}
-    meta_train = dict(session=train.session, electrodes=train.electrodes)
+    # a str (not object) array: the model cache hashes array bytes, and object arrays hash as
+    # pointers (a new key in every process; see the report of issue 13)
+    meta_train = dict(session=np.asarray(train.session, dtype=str), electrodes=train.electrodes)
     data = {"cohort": cohort_kw, "subjects": list(args.pretrain_subjects), "seed": seed,
             "n_segments": args.pretrain_segments}
     results = {"finetuned": {}, "frozen": {}, "random_init": {}, "band_power": [], "null": [],
@@ -188,9 +190,10 @@ def run(args, cache):
         results["band_power"] += [{"subject": s, "seed": k,
                                    "auroc": fold_probe(hg, test.y, folds[s][k % args.folds])}
                                   for k in args.ft_seeds]
-    for encoding in SCALES:
-        if not any(c.startswith(encoding + "+") for c in args.cells):
-            continue
+    def random_init(encoding):
+        """Fine-tuning from random init (no pretraining: nothing frozen), once per encoding."""
+        if encoding in results["random_init"]:
+            return
         # random init does not depend on the pretraining recipe: built from the defaults
         rand = cache.fit(BaristaTransformer(encoding, random_state=seed, max_epochs=0),
                          train.X, data=data, **meta_train).estimator
@@ -198,6 +201,10 @@ def run(args, cache):
         print(f"random init {encoding}: fine-tuned "
               f"{np.nanmean([r['auroc'] for r in results['random_init'][encoding]]):.3f} "
               f"[{time.perf_counter() - started:.0f}s]", flush=True)
+
+    if args.baselines_only:
+        for encoding in dict.fromkeys(c.split("+")[0] for c in args.cells):
+            random_init(encoding)
     for cell in [] if args.baselines_only else args.cells:
         encoding, mask_scale = cell.split("+")
         est = BaristaTransformer(encoding, mask_scale, random_state=seed, **pre_kw)
@@ -222,6 +229,7 @@ def run(args, cache):
             def shifted(test, k):
                 return circular_shift(test.y, test.session, np.random.default_rng(1000 + k))
             results["null"] = ft_runs(f"null-{cell}", est, shifted)
+        random_init(encoding)
         print(f"{cell}: pretrain {fit.record['fit_time']:.0f}s loss "
               f"{fit.record['train_loss'][0]:.3f}->{fit.record['train_loss'][-1]:.3f}; fine-tuned "
               f"{np.nanmean([r['auroc'] for r in results['finetuned'][cell]]):.3f}, frozen "
