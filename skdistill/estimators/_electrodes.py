@@ -63,8 +63,8 @@ def infer_session(X, tables, name):
 
 
 def complete_table(table, needed):
-    """``table`` with the region columns in ``needed`` (``parcel``, ``lobe``, ``hemisphere``)
-    filled in from its MNI ``x, y, z`` by :func:`skdistill.spatial.electrode_table` (Destrieux,
+    """``table`` with the atlas columns in ``needed`` (``parcel``, ``lobe`` and, for the lobe
+    scale's hemisphere split, ``hemisphere``) filled in from its MNI ``x, y, z`` by :func:`skdistill.spatial.electrode_table` (Destrieux,
     5 mm nearest-parcel radius), when they are missing and every coordinate is finite: what
     ``read_bids_ieeg``'s channel table gives where the BIDS sidecars carry positions. Columns
     already present are never changed; a table that cannot be completed is returned as is (the
@@ -72,6 +72,8 @@ def complete_table(table, needed):
     from skdistill.spatial import electrode_table
 
     fill = [c for c in ("parcel", "lobe", "hemisphere") if c in needed and c not in table.columns]
+    if "lobe" not in fill and "hemisphere" in fill:
+        fill.remove("hemisphere")  # a table's own lobes are never split by a looked-up hemisphere
     if not fill or not {"x", "y", "z"} <= set(table.columns):
         return table
     coords = table[["x", "y", "z"]].to_numpy(dtype=float)
@@ -174,9 +176,12 @@ class ElectrodeLayout:
                 f"electrodes has no table for session(s) {missing}; known: {sorted(tables)}. Pass "
                 "one electrode table per session present in X."
             )
-        needed = set(self.encoding.columns) | set(() if self.masking is None else self.masking.columns)
-        if needed & {"lobe"} and "hemisphere" not in needed:
-            needed.add("hemisphere")  # the lobe scale splits by hemisphere when it can
+        read = set(self.encoding.columns) | set(() if self.masking is None else self.masking.columns)
+        # atlas regions only (a scale reading any other column, e.g. a registered "hemisphere"
+        # scale, gets its own missing-column message); the lobe scale splits by hemisphere
+        needed = read & {"parcel", "lobe"}
+        if "lobe" in needed:
+            needed.add("hemisphere")
         for s in labels:
             if not isinstance(tables[s], pd.DataFrame):
                 raise ValueError(
