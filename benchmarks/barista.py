@@ -179,6 +179,8 @@ def run(args, cache):
                           "pre": pre_kw if source.max_epochs else {"init": source.get_params()},
                           "heldout": args.heldout_segments, "folds": args.folds,
                           "null": labels_for is not None}
+                if args.cached_only and not _memo_exists(cache, "barista_finetune", config):
+                    continue
                 r = cache.memo("barista_finetune", config,
                                lambda: finetune(source, test, fold, k, ft_kw, labels))
                 out.append({"subject": s, "seed": k, **r})
@@ -208,6 +210,10 @@ def run(args, cache):
     for cell in [] if args.baselines_only else args.cells:
         encoding, mask_scale = cell.split("+")
         est = BaristaTransformer(encoding, mask_scale, random_state=seed, **pre_kw)
+        if args.cached_only and not cache._paths(
+                cache.key(est, data, train.X, None, **meta_train), est)[0].exists():
+            print(f"{cell}: no cached pretrained model, skipped (--cached-only)", flush=True)
+            continue
         fit = cache.fit(est, train.X, data=data, record=lambda m: {
             "fit_time": m.fit_time_,
             "train_loss": [float(h["train_loss"]) for h in m.history_],
@@ -245,6 +251,18 @@ def run(args, cache):
     return results
 
 
+def _memo_exists(cache, name, config):
+    """Whether ``cache.memo(name, config, ...)`` would be a hit (same key as the harness)."""
+    import hashlib
+
+    from benchmarks._harness import _canonical, code_version
+
+    blob = json.dumps({"config": _canonical(config), "code": code_version()},
+                      sort_keys=True).encode()
+    return cache.enabled and (cache.root / f"{name}_{hashlib.sha1(blob).hexdigest()[:20]}.joblib"
+                              ).exists()
+
+
 def _paired(a, b):
     """Per-(subject, seed) differences a - b (both lists of result dicts)."""
     idx = {(r["subject"], r["seed"]): r["auroc"] for r in b}
@@ -258,6 +276,9 @@ def write(results, args):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    results["finetuned"] = {c: v for c, v in results["finetuned"].items() if v}
+    results["random_init"] = {e: v for e, v in results["random_init"].items() if v}
+    results["frozen"] = {c: v for c, v in results["frozen"].items() if c in results["finetuned"]}
     ft = {c: summary([r["auroc"] for r in v]) for c, v in results["finetuned"].items()}
     frozen = {c: {k: summary([r[k] for r in v]) for k in ("mean-pool", "token energy")}
               for c, v in results["frozen"].items()}
@@ -265,7 +286,8 @@ def write(results, args):
     band = summary([r["auroc"] for r in results["band_power"]])
     null = summary([r["auroc"] for r in results["null"]]) if results["null"] else None
     gain = {c: summary(_paired(results["finetuned"][c], results["random_init"][c.split("+")[0]]))
-            for c in results["finetuned"] if c.split("+")[0] in results["random_init"]}
+            for c in results["finetuned"] if c.split("+")[0] in results["random_init"]
+            and _paired(results["finetuned"][c], results["random_init"][c.split("+")[0]])}
     by_enc = {}
     for e in SCALES:
         vals = [r for c, v in results["finetuned"].items() if c.startswith(e + "+") for r in v]
@@ -406,6 +428,9 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=CELLS)
     parser.add_argument("--null-cell", default="parcel+channel")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="write the results of what is cached, run nothing new (a partial "
+                        "grid; a later run without it completes and resumes)")
     parser.add_argument("--baselines-only", action="store_true",
                         help="only the random-init fine-tuning and band-power baselines (they do "
                         "not depend on the pretraining recipe; cached for the full run)")
