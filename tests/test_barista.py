@@ -454,6 +454,19 @@ def test_simulated_cohort_runs():
     assert len(est.vocabulary_) >= 2
 
 
+def _gripforce():
+    """The vendored recording as BIDS gives it: 1 s segments (1000 samples at 1 kHz), the
+    channel table of ``read_bids_ieeg`` (names, MNI x, y, z from the sidecars, no regions) and
+    a label per segment (grip force above its median)."""
+    from skdistill.io import read_bids_ieeg
+
+    vhdr = glob.glob(os.path.join(GRIPFORCE, "**", "*.vhdr"), recursive=True)[0]
+    rec = read_bids_ieeg(vhdr)
+    n_seg = rec.lfp.shape[0] // 1000
+    X = rec.lfp[: n_seg * 1000].T.reshape(rec.lfp.shape[1], n_seg, 1000).transpose(1, 0, 2)
+    return rec, X, n_seg
+
+
 @pytest.mark.skipif(not os.path.isdir(GRIPFORCE), reason="grip-force recording not vendored")
 def test_real_gripforce_ecog_stn():
     from skdistill.io import read_recording
@@ -479,6 +492,65 @@ def test_real_gripforce_ecog_stn():
     assert tokens.shape == (n_seg, 8, 9, 8) and np.isfinite(tokens).all()
 
 
+@pytest.mark.skipif(not os.path.isdir(GRIPFORCE), reason="grip-force recording not vendored")
+def test_real_gripforce_bids_channels_feed_barista_without_hand_made_tables():
+    """``read_bids_ieeg``'s channel table (MNI x, y, z from the sidecars, no parcel or lobe) is
+    the electrode table: the regions are looked up from the coordinates, as electrode_table
+    would, and the result is the same as with the hand-labelled table."""
+    from skdistill.spatial import electrode_table
+
+    rec, X, n_seg = _gripforce()
+    channels = rec.channels
+    assert "parcel" not in channels and np.isfinite(channels[["x", "y", "z"]].to_numpy()).all()
+    session = ["grip"] * n_seg
+    params = dict(max_epochs=1, random_state=0, **{**TINY, "patch_size": 125})
+    est = BaristaTransformer("parcel", "lobe", **params)
+    Z = est.fit_transform(X, session=session, electrodes={"grip": channels})
+    table = electrode_table(channels["name"], channels[["x", "y", "z"]].to_numpy())
+    ref = BaristaTransformer("parcel", "lobe", **params)
+    Z_ref = ref.fit_transform(X, session=session, electrodes={"grip": table})
+    np.testing.assert_array_equal(est.vocabulary_, ref.vocabulary_)
+    np.testing.assert_allclose(Z, Z_ref, rtol=1e-6, atol=1e-6)
+    assert any("precentral" in v or "postcentral" in v for v in est.vocabulary_)
+    # the stored tables carry the looked-up regions: transform needs no electrodes
+    np.testing.assert_allclose(est.transform(X), Z, rtol=1e-6, atol=1e-6)
+    # a table without coordinates or regions still gets the scale's own message
+    with pytest.raises(ValueError, match="no \\['parcel'\\] column"):
+        BaristaTransformer("parcel", **params).fit(
+            X, session=session, electrodes={"grip": channels.drop(columns=["x"])})
+
+
+@pytest.mark.skipif(not os.path.isdir(GRIPFORCE), reason="grip-force recording not vendored")
+def test_real_gripforce_classifier_finetunes():
+    """The grip-force ECoG/STN recording through the whole reference protocol: pretrain, then
+    fine-tune BaristaClassifier (frozen tokenizer, token-weight head, best held-out AUROC) to
+    tell high from low grip force, straight from the BIDS channel table."""
+    from sklearn.frozen import FrozenEstimator
+
+    rec, X, n_seg = _gripforce()
+    force = rec.behavior[:, 0]
+    per_seg = force[: n_seg * 100].reshape(n_seg, -1).mean(axis=1)  # 10 ms bins -> 1 s
+    y = (per_seg > np.median(per_seg)).astype(int)
+    assert 0 < y.sum() < n_seg
+    session = ["grip"] * n_seg
+    electrodes = {"grip": rec.channels}
+    enc = BaristaTransformer("lobe", "channel", max_epochs=2, random_state=0,
+                             **{**TINY, "patch_size": 125, "batch_size": 8})
+    enc.fit(X, session=session, electrodes=electrodes)
+    clf = BaristaClassifier(FrozenEstimator(enc), max_epochs=4, batch_size=8,
+                            validation_fraction=0.3, random_state=0)
+    clf.fit(X, y, session=session, electrodes=electrodes)
+    assert clf.pretrained_ and clf.module_.token_weights.shape == (1, 8, 9)
+    hist = clf.history_
+    assert len(hist) == 4 and all(np.isfinite(h["train_loss"]) for h in hist)
+    assert "valid_auroc" in hist[-1] and 1 <= clf.best_epoch_ <= 4
+    proba = clf.predict_proba(X, session=session, electrodes=electrodes)
+    assert proba.shape == (n_seg, 2) and np.isfinite(proba).all()
+    # the backbone moved, the frozen tokenizer did not
+    torch.testing.assert_close(clf.module_.encoder.tokenizer.pooler.weight,
+                               enc.module_.target_tokenizer.pooler.weight)
+
+
 def test_classifier_refuses_continuous_or_nan_targets(data):
     X, y, session, electrodes = data
     clf = BaristaClassifier(None, init_params=dict(TINY), max_epochs=0, random_state=0)
@@ -488,3 +560,76 @@ def test_classifier_refuses_continuous_or_nan_targets(data):
     bad[0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         clf.fit(X, bad, session=session, electrodes=electrodes)
+
+
+# --------------------------------------------------------------------------- engine features
+
+
+def test_cached_tokens_train_like_recomputed_tokens(data, fitted):
+    """With a frozen tokenizer, fit trains on tokens computed once; the weights end where
+    recomputing the tokenizer every step takes them."""
+    from sklearn.frozen import FrozenEstimator
+
+    X, y, session, electrodes = data
+    kw = dict(max_epochs=3, random_state=0, batch_size=16)
+    cached = BaristaClassifier(FrozenEstimator(fitted), **kw).fit(
+        X, y, session=session, electrodes=electrodes)
+    plain = BaristaClassifier(FrozenEstimator(fitted), **kw)
+    plain._cache_tokens = False
+    plain.fit(X, y, session=session, electrodes=electrodes)
+    for (k, a), b in zip(cached.module_.state_dict().items(), plain.module_.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=k)
+    np.testing.assert_allclose(cached.history_[:, "valid_auroc"], plain.history_[:, "valid_auroc"])
+
+
+def test_progress_bar_and_history_survive_save_load(data, tmp_path, capsys):
+    from skorch.callbacks import ProgressBar
+    from sklearn.frozen import FrozenEstimator
+
+    X, y, session, electrodes = data
+    enc = BaristaTransformer(max_epochs=2, random_state=0, callbacks=[ProgressBar()], **TINY)
+    enc.fit(X, session=session, electrodes=electrodes)
+    clf = BaristaClassifier(FrozenEstimator(enc), max_epochs=2, random_state=0, batch_size=16,
+                            callbacks=[ProgressBar()])
+    clf.fit(X, y, session=session, electrodes=electrodes)
+    # skorch's ProgressBar ran (tqdm writes its bars to stderr) and left the fit intact
+    err = capsys.readouterr().err
+    # tqdm bars (cleared at the end of each epoch): one per epoch of each fit
+    assert err.count("it/s]") >= 4, err[-300:]
+    for est, cls, keys in ((enc, BaristaTransformer, ("train_loss", "valid_loss")),
+                           (clf, BaristaClassifier, ("train_loss", "valid_loss", "valid_auroc"))):
+        path = tmp_path / f"{cls.__name__}.pt"
+        est.save(path)
+        loaded = cls.load(path)
+        assert len(loaded.history_) == 2
+        for key in keys:
+            np.testing.assert_allclose(loaded.history_[:, key], est.history_[:, key])
+        if cls is BaristaTransformer:
+            np.testing.assert_allclose(loaded.transform(X, session=session, electrodes=electrodes),
+                                       est.transform(X, session=session, electrodes=electrodes))
+        else:
+            assert loaded.best_epoch_ == est.best_epoch_
+            np.testing.assert_allclose(
+                loaded.predict_proba(X, session=session, electrodes=electrodes),
+                est.predict_proba(X, session=session, electrodes=electrodes))
+
+
+def test_cosine_ema_schedule_rises_to_one(data):
+    from skdistill.estimators._barista import _EMATarget
+
+    X, _, session, electrodes = data
+    est = BaristaTransformer(max_epochs=3, ema_momentum=0.9, ema_schedule="cosine", random_state=0,
+                             **TINY).fit(X, session=session, electrodes=electrodes)
+    ema = dict(est.net_.callbacks_)["ema_target"]
+    assert ema.total_ == 3 * ema.per_epoch_ and ema.step_ == ema.total_
+    cb = _EMATarget(0.9, "cosine")
+    cb.total_, cb.step_ = 10, 0
+    assert cb.current() == pytest.approx(0.9)
+    cb.step_ = 5
+    assert cb.current() == pytest.approx(0.95)
+    cb.step_ = 10
+    assert cb.current() == pytest.approx(1.0)
+    assert _EMATarget(0.9).current() == 0.9
+    with pytest.raises(ValueError, match="ema_schedule"):
+        BaristaTransformer(ema_schedule="linear", **TINY).fit(X, session=session,
+                                                              electrodes=electrodes)

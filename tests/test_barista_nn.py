@@ -305,3 +305,17 @@ def test_training_trajectory_matches_reference_for_a_fixed_seed():
             model.embed(x, spatial_ids, channel_mask),
             ref_model.embed(x, spatial_ids, channel_mask), atol=1e-4, rtol=1e-4,
         )
+
+
+def test_classifier_from_precomputed_tokens_matches_segments():
+    model = BaristaPretrainer(_encoder()).eval()
+    x, spatial_ids, _, channel_mask = _batch()
+    clf = BaristaClassifierModule(model.downstream_encoder(), 2, n_sessions=1, n_patches=6,
+                                  max_channels=7, session_channels=[7]).eval()
+    index = torch.zeros(len(x), dtype=torch.long)
+    tokens = clf.encoder.tokenizer(x, channel_mask)
+    torch.testing.assert_close(
+        clf(spatial_ids=spatial_ids, channel_mask=channel_mask, session_index=index, tokens=tokens),
+        clf(x, spatial_ids, channel_mask, index), atol=ATOL, rtol=1e-5)
+    with pytest.raises(ValueError, match="exactly one of x"):
+        clf(x, spatial_ids, channel_mask, index, tokens=tokens)

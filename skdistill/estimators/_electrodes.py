@@ -17,7 +17,7 @@ from skdistill.data import check_epochs, check_session
 from skdistill.spatial._atlas import UNKNOWN
 from skdistill.spatial._scales import channel_names, get_scale, scale_columns
 
-__all__ = ["COORD_RANGE_MM", "ElectrodeLayout", "LayoutInputs"]
+__all__ = ["COORD_RANGE_MM", "ElectrodeLayout", "LayoutInputs", "complete_table"]
 
 #: MNI range (mm, every axis) split into ``coord_bins`` bins for coordinate encodings; it holds
 #: the whole MNI152 brain (x -90..91, y -126..91, z -72..109). Outside values are clipped.
@@ -59,6 +59,30 @@ def infer_session(X, tables, name):
                 "segment; with metadata routing, set_transform_request(session=True))."
             )
         out[n_real == count] = found[0]
+    return out
+
+
+def complete_table(table, needed):
+    """``table`` with the atlas columns in ``needed`` (``parcel``, ``lobe`` and, for the lobe
+    scale's hemisphere split, ``hemisphere``) filled in from its MNI ``x, y, z`` by :func:`skdistill.spatial.electrode_table` (Destrieux,
+    5 mm nearest-parcel radius), when they are missing and every coordinate is finite: what
+    ``read_bids_ieeg``'s channel table gives where the BIDS sidecars carry positions. Columns
+    already present are never changed; a table that cannot be completed is returned as is (the
+    scale's own check then names the missing column)."""
+    from skdistill.spatial import electrode_table
+
+    fill = [c for c in ("parcel", "lobe", "hemisphere") if c in needed and c not in table.columns]
+    if "lobe" not in fill and "hemisphere" in fill:
+        fill.remove("hemisphere")  # a table's own lobes are never split by a looked-up hemisphere
+    if not fill or not {"x", "y", "z"} <= set(table.columns):
+        return table
+    coords = table[["x", "y", "z"]].to_numpy(dtype=float)
+    if not np.isfinite(coords).all():
+        return table
+    labelled = electrode_table(channel_names(table), coords)
+    out = table.copy()
+    for column in fill:
+        out[column] = labelled[column].to_numpy()
     return out
 
 
@@ -152,10 +176,17 @@ class ElectrodeLayout:
                 f"electrodes has no table for session(s) {missing}; known: {sorted(tables)}. Pass "
                 "one electrode table per session present in X."
             )
+        read = set(self.encoding.columns) | set(() if self.masking is None else self.masking.columns)
+        # atlas regions only (a scale reading any other column, e.g. a registered "hemisphere"
+        # scale, gets its own missing-column message); the lobe scale splits by hemisphere
+        needed = read & {"parcel", "lobe"}
+        if "lobe" in needed:
+            needed.add("hemisphere")
         for s in labels:
             if not isinstance(tables[s], pd.DataFrame):
                 raise ValueError(
                     f"electrodes[{s!r}] must be a pandas DataFrame; got {type(tables[s]).__name__}.")
+            tables[s] = complete_table(tables[s], needed)
             if len(tables[s]) == 0 or len(tables[s]) > n_columns:
                 raise ValueError(
                     f"electrodes[{s!r}] has {len(tables[s])} rows but X has {n_columns} channel "

@@ -516,8 +516,16 @@ class BaristaClassifierModule(nn.Module):
         self.token_weights = nn.Parameter(weights) if readout == "token_weights" else None
         self.classifier = nn.Linear(d_model, n_classes)
 
-    def forward(self, x, spatial_ids, channel_mask, session_index):
-        out = self.encoder(x, spatial_ids, channel_mask)  # (B, n, C, d)
+    def forward(self, x=None, spatial_ids=None, channel_mask=None, session_index=None, tokens=None):
+        """Class logits from segments ``x`` (B, C, T) or from precomputed tokenizer outputs
+        ``tokens`` (B, n, C, d) (a frozen tokenizer gives the same tokens every epoch, so
+        fine-tuning computes them once; see :meth:`BaristaEncoder.contextualize`)."""
+        if (x is None) == (tokens is None):
+            raise ValueError("pass exactly one of x (segments) and tokens (tokenizer outputs).")
+        if tokens is None:
+            out = self.encoder(x, spatial_ids, channel_mask)  # (B, n, C, d)
+        else:
+            out = self.encoder.contextualize(tokens, spatial_ids, channel_mask)
         real = channel_mask.to(out.dtype)[:, None, :]
         if self.token_weights is None:
             weight = real.expand(-1, out.shape[1], -1)
