@@ -228,8 +228,12 @@ def _canonical(value, _depth=0):
     if isinstance(value, np.generic):
         return _canonical(value.item(), _depth)
     if isinstance(value, np.ndarray):
-        return {"ndarray": [list(value.shape), str(value.dtype),
-                            hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()]}
+        if value.dtype == object or value.dtype.kind in "USO":
+            # the bytes of an object array are pointers, new in every process: hash the text
+            data = "\x1f".join(map(str, value.ravel().tolist())).encode()
+        else:
+            data = np.ascontiguousarray(value).tobytes()
+        return {"ndarray": [list(value.shape), str(value.dtype), hashlib.sha1(data).hexdigest()]}
     if isinstance(value, dict):
         return {str(k): _canonical(v, _depth + 1) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):

@@ -320,3 +320,13 @@ def test_out_of_memory_stops_with_a_clear_message_and_keeps_the_weights():
     for key, value in est.module_.state_dict().items():
         torch.testing.assert_close(value, before[key])
     assert np.isfinite(est.transform(X)).all()
+
+
+def test_save_stores_callbacks_as_none(tmp_path):
+    from skorch.callbacks import ProgressBar
+
+    X = _spikes()
+    est = MaskedSpikeTransformer(max_epochs=1, decoder_width=8, callbacks=[ProgressBar()],
+                                 **SMALL).fit(X)
+    est.save(tmp_path / "m.pt")
+    assert MaskedSpikeTransformer.load(tmp_path / "m.pt").callbacks is None

@@ -152,3 +152,14 @@ def test_literal_dict():
         literal_dict("__import__('os')")
     with pytest.raises(argparse.ArgumentTypeError):
         literal_dict("[1, 2]")
+
+
+def test_object_arrays_hash_the_same_in_every_process():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from benchmarks._harness import _canonical; "
+            "print(_canonical(np.array(['a', 'b', 1], dtype=object))['ndarray'][2])")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout for _ in range(2)}
+    assert len(runs) == 1

@@ -134,6 +134,9 @@ FORMAT_VERSION = 2
 def _payload(estimator):
     """Parameters, fitted attributes, weights, history and nested estimators of ``estimator``."""
     params = estimator.get_params(deep=False)
+    # callbacks are training-time objects (progress bars, checkpoints): not part of the model
+    if "callbacks" in params:
+        params["callbacks"] = None
     not_plain = sorted(k for k, v in params.items() if not _is_plain(v))
     if not_plain:
         raise ValueError(
