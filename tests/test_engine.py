@@ -81,9 +81,13 @@ def test_validation_loss_and_early_stopping_restore_the_best_weights():
     X, y = _lfp()
     encoder = LFPTransformer(max_epochs=1, **SMALL).fit(X)
     assert "valid_loss" in encoder.history_[-1] and np.isfinite(encoder.history_[-1, "valid_loss"])
-    reg = SupervisedEncoderRegressor(FrozenEstimator(encoder), ssl_weight=0.0, lr=3e-2,
-                                     max_epochs=40, early_stopping=True, patience=2,
-                                     random_state=0, device="cpu").fit(X, y)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an early stop is not reported as an interruption
+        reg = SupervisedEncoderRegressor(FrozenEstimator(encoder), ssl_weight=0.0, lr=3e-2,
+                                         max_epochs=40, early_stopping=True, patience=2,
+                                         random_state=0, device="cpu").fit(X, y)
     losses = reg.history_[:, "valid_loss"]
     assert len(losses) < 40  # stopped early
     # the kept weights are the best epoch's: recompute the held-out loss with them

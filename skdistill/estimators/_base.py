@@ -145,7 +145,11 @@ class EngineNet(NeuralNet):
             return super().fit_loop(X, y, epochs=max(0, epochs - self.resumed_epochs_),
                                     **fit_params)
         except KeyboardInterrupt:
-            # skorch would swallow it silently; say what state the estimator is in
+            # skorch's EarlyStopping stops training by raising KeyboardInterrupt: not an interrupt
+            if any(isinstance(cb, EarlyStopping) and getattr(cb, "misses_", 0) >= cb.patience
+                   for _, cb in getattr(self, "callbacks_", [])):
+                return self
+            # a real one: skorch would swallow it silently; say what state the estimator is in
             warnings.warn(
                 f"training was interrupted (KeyboardInterrupt) in epoch {len(self.history)}; the "
                 "estimator keeps the weights of the last completed step and is usable. Fit again "
