@@ -26,6 +26,7 @@ Run: ``python -m benchmarks.encoder_speed [--repeats 7] [--threads 1] [--quick]`
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -268,27 +269,35 @@ def main(argv=None):
     parser = make_parser(__doc__, seeds=(0,),
                          quick_help="2 repeats, default sizes and the 0.5 s reference encoder only")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--parts", nargs="+", default=["encoders", "train", "transform"],
+                        choices=["encoders", "train", "transform"],
+                        help="what to measure (default: all); a partial run writes "
+                             "encoder_speed_partial.* and never the real results")
     args = parse_args(parser, argv)
     repeats = 2 if args.quick else max(5, args.repeats)
     sizes = ["default"] if args.quick else ["default", "reference"]
     names = list(ENCODERS)[:3] if args.quick else list(ENCODERS)
     report = {"repeats": repeats, "models": MODELS, "encoders": ENCODERS,
               "paper_params": PAPER_PARAMS, "threads": torch.get_num_threads()}
-    report["encoder_vs_torch"] = measure_encoders(repeats, names)
-    report["train"] = measure_training(repeats, sizes)
+    parts = set(args.parts)
+    report["encoder_vs_torch"] = measure_encoders(repeats, names) if "encoders" in parts else {}
+    report["train"] = measure_training(repeats, sizes) if "train" in parts else {}
     rows = {"default": 5_000 if args.quick else 20_000, "reference": 5_000}
-    report["transform"] = measure_transform(repeats, sizes, rows)
-    write(report, quick=args.quick, out=args.out)
+    report["transform"] = measure_transform(repeats, sizes, rows) if "transform" in parts else {}
+    partial = parts != {"encoders", "train", "transform"}
+    write(report, quick=args.quick, out=args.out, name="encoder_speed_partial" if partial else None,
+          command=" ".join(["python -m benchmarks.encoder_speed"] + list(argv or sys.argv[1:])))
     return report
 
 
-def write(report, quick=False, out=None):
+def write(report, quick=False, out=None, name=None, command=None):
     m = machine()
+    command = command or (f"python -m benchmarks.encoder_speed{' --quick' if quick else ''} "
+                          f"--threads {report['threads']}")
     lines = ["# Encoder speed on CPU", "",
              f"Machine: {m['platform']}, {m['cores']} cores (shared with other jobs while "
              f"measured), torch {m['torch']}, {report['threads']} thread(s); medians of "
-             f"{report['repeats']} interleaved repeats. Command: `python -m benchmarks.encoder_speed"
-             f"{' --quick' if quick else ''} --threads {report['threads']}`.", "",
+             f"{report['repeats']} interleaved repeats. Command: `{command}`.", "",
              "## Encoder stack against `torch.nn.TransformerEncoder` at equal FLOPs", "",
              "Forward + backward of the same `(B, L, d)` tokens; torch's feed-forward is 6d so that "
              "both do the same GEMM FLOPs (our gated MLP: three d x 4d matrices). speed = torch's "
@@ -312,17 +321,20 @@ def write(report, quick=False, out=None):
               "|---|---|---|---|---|"]
     labels = {"teacher": "teacher (`MaskedSpikeTransformer`)", "LFP model": "LFP model (`LFPTransformer`)",
               "student": "student (`DistilledLFPTransformer`)"}
-    for size, per_model in report["train"].items():
-        for model, tr in per_model.items():
-            tf = report["transform"][size][model]
+    for size in dict.fromkeys([*report["train"], *report["transform"]]):
+        for model in MODELS:
+            tr = report["train"].get(size, {}).get(model)
+            tf = report["transform"].get(size, {}).get(model)
             cfg = report["models"][model][size]
+            train_tps = f"{tr['tokens_per_s']:,.0f}" if tr else "-"
+            train_s = f"{tr['step_s']:.3f}" if tr else "-"
+            bins = f"{tf['bins_per_s']:,.0f}" if tf else "-"
             lines.append(f"| {labels[model]} | {size} ({cfg['d_model']} x {cfg['n_layers']}, "
-                         f"patch {cfg['patch_size']}) | {tr['tokens_per_s']:,.0f} | "
-                         f"{tr['step_s']:.3f} | {tf['bins_per_s']:,.0f} |")
+                         f"patch {cfg['patch_size']}) | {train_tps} | {train_s} | {bins} |")
     lines += ["", "FLOPs are counted, not measured: per layer forward `32 N d^2` (GEMMs) + "
               "`4 B L^2 d` (attention), backward twice the forward. Memory of long recordings: "
               "`benchmarks/results/long_recording.md`."]
-    write_results("encoder_speed", report, lines, quick=quick, out=out)
+    write_results(name or "encoder_speed", report, lines, quick=quick, out=out)
 
 
 if __name__ == "__main__":

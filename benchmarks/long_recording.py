@@ -75,7 +75,7 @@ with AnonPeak() as peak:
     result["check_s"] = time.perf_counter() - start
 result["check_anon_peak_mb"] = peak.peak
 with AnonPeak() as peak:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if mode == "memmap":
         out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float32,
                                         shape=(X.shape[0], est.embedding_dim_))
@@ -84,6 +84,7 @@ with AnonPeak() as peak:
     else:
         Z = est.transform(np.asarray(X))
     result["transform_s"] = time.perf_counter() - start
+    result["transform_cpu_s"] = time.process_time() - cpu
 result["transform_anon_peak_mb"] = peak.peak
 result["hwm_mb"] = status("VmHWM:")
 result["output_mb"] = Z.nbytes / 2**20
@@ -128,9 +129,24 @@ def run_point(model_path, hours, mode, threads, tmp):
 def main(argv=None):
     parser = make_parser(__doc__, seeds=(0,), quick_help="0.1 and 0.2 h only")
     parser.add_argument("--hours", type=float, nargs="+", default=[1, 2, 5, 10])
+    parser.add_argument("--name", default="long_recording",
+                        help="stem of the result files (default %(default)s)")
+    parser.add_argument("--no-memory-mode", action="store_true",
+                        help="skip the float64-in-memory comparison run at the first point")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None,
+                        help="only combine the points of these result JSONs (e.g. a 10 h point run "
+                             "as its own process) into <name>.*; measures nothing")
     parser.add_argument("--tmp", type=Path, default=None,
                         help="folder for the input and output memory maps (default: a temp dir)")
     args = parse_args(parser, argv)
+    if args.merge:
+        parts = [json.loads(Path(p).read_text()) for p in args.merge]
+        points = sorted((pt for part in parts for pt in part["points"]),
+                        key=lambda pt: (pt["hours"], pt["mode"] != "memmap"))
+        report = {**parts[0], "points": points, "merged_from": [str(p) for p in args.merge]}
+        report.pop("machine", None)
+        write(report, quick=args.quick, out=args.out, name=args.name)
+        return report
     hours = [0.1, 0.2] if args.quick else args.hours
     from skdistill import MaskedSpikeTransformer
 
@@ -144,17 +160,17 @@ def main(argv=None):
         start = time.perf_counter()
         for h in hours:
             points.append(run_point(model_path, h, "memmap", args.threads, tmp))
-            if h == hours[0]:
+            if h == hours[0] and not args.no_memory_mode:
                 points.append(run_point(model_path, h, "memory", args.threads, tmp))
             (Path(tmp) / f"x_{h}h.npy").unlink()
         total = time.perf_counter() - start
     report = {"points": points, "threads": args.threads, "estimator": repr(est),
               "embedding_dim": est.embedding_dim_, "wall_s": total}
-    write(report, quick=args.quick, out=args.out)
+    write(report, quick=args.quick, out=args.out, name=args.name)
     return report
 
 
-def write(report, quick=False, out=None):
+def write(report, quick=False, out=None, name="long_recording"):
     from benchmarks._harness import machine
 
     m = machine()
@@ -169,22 +185,32 @@ def write(report, quick=False, out=None):
              f"{report['threads']}`. `MaskedSpikeTransformer()` defaults (128 x 2, 50-bin windows, "
              f"{report['embedding_dim']}-wide output), 96 channels of Poisson(0.5) counts at 100 Hz; "
              "each point in a fresh process, the input a float64 memory map on disk.", "",
-             "| recording | rows | output | transform s | bins/s | peak RSS MB | peak anonymous MB "
-             "(transform) | of which the input checks alone | input MB | output MB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| recording | rows | output | transform s (wall) | CPU s | bins/s (wall) | peak RSS MB "
+             "| peak anonymous MB (transform) | of which the input checks alone | input MB | "
+             "output MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in report["points"]:
         where = ("float32 memmap (`out=`)" if p["mode"] == "memmap"
                  else "float64 in memory (default)")
+        cpu_s = f"{p['transform_cpu_s']:.1f}" if "transform_cpu_s" in p else "-"
         lines.append(f"| {p['hours']:g} h | {p['rows']:,} | {where} | {p['transform_s']:.1f} | "
-                     f"{p['bins_per_s']:,.0f} | {p['hwm_mb']:,.0f} | "
+                     f"{cpu_s} | {p['bins_per_s']:,.0f} | {p['hwm_mb']:,.0f} | "
                      f"{p['transform_anon_peak_mb']:,.0f} | {p['check_anon_peak_mb']:,.0f} | "
                      f"{p['rows'] * N_CHANNELS * 8 / 2**20:,.0f} | {p['output_mb']:,.0f} |")
     resid = secs - (slope * hours + intercept)
+    if all("transform_cpu_s" in p for p in pts) and len(pts) > 1:
+        cpu = np.array([p["transform_cpu_s"] for p in pts])
+        cslope, cint = np.polyfit(hours, cpu, 1)
+        lines += ["", f"CPU time (the process's own, insensitive to other jobs on the machine): "
+                  f"{cslope:.1f} s per hour + {cint:.1f} s, largest residual "
+                  f"{np.max(np.abs(cpu - (cslope * hours + cint))):.1f} s; per hour "
+                  + ", ".join(f"{c / h:.1f}" for c, h in zip(cpu, hours)) + " s."]
     base = np.median([p["anon_before_mb"] for p in report["points"]])
     lines += ["", f"Before `transform` each process holds {base:.0f} MB of anonymous memory "
               "(Python, torch and the model): the peaks above include it."]
-    lines += ["", f"Time is linear in the length: a least-squares line gives {slope:.1f} s per "
-              f"hour + {intercept:.1f} s (largest residual {np.max(np.abs(resid)):.1f} s).", "",
+    lines += ["", f"Wall time against the length: a least-squares line gives {slope:.1f} s per "
+              f"hour + {intercept:.1f} s (largest residual {np.max(np.abs(resid)):.1f} s; wall "
+              "time includes waiting for the machine's other jobs).", "",
               "Peak RSS counts the pages of the memory-mapped input and output that the process "
               "touched (the kernel may keep them resident while memory is free); peak anonymous "
               "memory is what the process allocated itself. The window mapping streams one batch "
@@ -211,7 +237,7 @@ def write(report, quick=False, out=None):
         fig.savefig(path, dpi=120)
         plt.close(fig)
 
-    write_results("long_recording", report, lines, quick=quick, out=out, figure=figure)
+    write_results(name, report, lines, quick=quick, out=out, figure=figure)
 
 
 if __name__ == "__main__":
