@@ -205,6 +205,11 @@ def write(report, quick=False, out=None, name="long_recording"):
                   f"{cslope:.1f} s per hour + {cint:.1f} s, largest residual "
                   f"{np.max(np.abs(cpu - (cslope * hours + cint))):.1f} s; per hour "
                   + ", ".join(f"{c / h:.1f}" for c, h in zip(cpu, hours)) + " s."]
+    if report.get("merged_from"):
+        lines += ["", "Points combined from separate runs (`--merge`): "
+                  + ", ".join(f"`{Path(p).name}`" for p in report["merged_from"])
+                  + "; the runs went side by side on the shared machine, so compare their CPU "
+                  "times rather than wall times."]
     base = np.median([p["anon_before_mb"] for p in report["points"]])
     lines += ["", f"Before `transform` each process holds {base:.0f} MB of anonymous memory "
               "(Python, torch and the model): the peaks above include it."]

@@ -271,8 +271,9 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEs
         out : ndarray of shape (n_rows, width), float32 or float64, optional
             Filled in place and returned instead of a new float64 array: a float32 array halves
             the output's memory, an ``np.memmap`` / ``np.lib.format.open_memmap`` keeps it on
-            disk (recordings of many hours). Windows are mapped a batch at a time, so beyond
-            ``X`` and the output, memory does not grow with the recording.
+            disk (recordings of many hours). Windows are planned and mapped a batch at a time:
+            the mapping's memory does not grow with the recording (the input checks that run
+            first still do; see ``benchmarks/results/long_recording.md``).
 
         Returns
         -------
