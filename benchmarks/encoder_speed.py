@@ -307,8 +307,8 @@ def write(report, quick=False, out=None, name=None, command=None):
              "| stack | tokens (B x L) | ours s | torch (6d) s | speed ours vs torch | ours GFLOP/s "
              "| torch GFLOP/s | matmul peak GFLOP/s | ours % of peak | torch % of peak |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, r in report["encoder_vs_torch"].items():
-        lines.append(f"| {name} | {r['batch']} x {r['length']} | {r['ours_s']:.3f} | "
+    for stack, r in report["encoder_vs_torch"].items():
+        lines.append(f"| {stack} | {r['batch']} x {r['length']} | {r['ours_s']:.3f} | "
                      f"{r['torch_s']:.3f} | **{r['speed_median']:.2f}x** | {r['ours_gflops']:.1f} | "
                      f"{r['torch_gflops']:.1f} | {r['matmul_peak_gflops']:.1f} | "
                      f"{100 * r['ours_share_of_peak']:.0f} % | {100 * r['torch_share_of_peak']:.0f} % |")
