@@ -112,3 +112,78 @@ def test_estimators_train_with_either_sampling():
     # random crops change what was trained on; the same seed reproduces it exactly
     assert not np.allclose(grid.transform(X), rand.transform(X))
     np.testing.assert_array_equal(rand.transform(X), again.transform(X))
+
+
+def _old_map_windows(fn, X, session_index, session, segment_length, batch_size, width):
+    """The previous implementation: the whole plan, grouped by window length."""
+    out = np.empty((len(X), width))
+    by_length = {}
+    for entry in covering_windows(session, segment_length):
+        by_length.setdefault(entry[1], []).append(entry)
+    for length, entries in by_length.items():
+        for k in range(0, len(entries), batch_size):
+            chunk = entries[k : k + batch_size]
+            index = np.array([e[0] for e in chunk])[:, None] + np.arange(length)
+            rows = fn(X[index].astype(np.float32), session_index[[e[0] for e in chunk]])
+            for (start, _, a, b), r in zip(chunk, rows):
+                out[start + a : start + b] = r[a:b]
+    return out
+
+
+def _window_fn(windows, owners):
+    # a per-bin output that depends on the whole window and on the session
+    return (np.cumsum(windows, axis=1)[..., :2] + owners[:, None, None]).astype(np.float32)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_map_windows_streams_batches_and_matches_the_previous_mapping(batch_size):
+    from skdistill.estimators._windows import iter_covering_windows, iter_window_batches, map_windows
+
+    rng = np.random.default_rng(0)
+    session = np.array(["a"] * 97 + ["b"] * 7 + ["c"] * 55 + ["a"] * 4)
+    X = rng.normal(size=(len(session), 3))
+    index = np.array([{"a": 0, "b": 1, "c": 2}[s] for s in session])
+    want = _old_map_windows(_window_fn, X, index, session, 20, batch_size, 2)
+    got = map_windows(_window_fn, X, index, session, 20, batch_size, 2)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert got.dtype == np.float64
+    out32 = np.full((len(X), 2), np.nan, dtype=np.float32)
+    assert map_windows(_window_fn, X, index, session, 20, batch_size, 2, out=out32) is out32
+    np.testing.assert_allclose(out32, want, rtol=1e-6)
+    # the plan is a generator and no batch holds more than batch_size windows of one length
+    assert not isinstance(iter_covering_windows(session, 20), list)
+    for windows, owners, entries in iter_window_batches(X, index, iter_covering_windows(session, 20),
+                                                        batch_size):
+        assert len(windows) <= batch_size and windows.dtype == np.float32
+        assert len({e[1] for e in entries}) == 1 and windows.shape[1] == entries[0][1]
+
+
+def test_map_windows_out_is_checked():
+    from skdistill.estimators._windows import map_windows
+
+    session = np.array(["a"] * 30)
+    X, index = np.zeros((30, 3)), np.zeros(30, int)
+    for bad, err in [(np.zeros((29, 2)), ValueError), (np.zeros((30, 2), int), ValueError),
+                     ([[0.0, 0.0]] * 30, TypeError)]:
+        with pytest.raises(err, match="out"):
+            map_windows(_window_fn, X, index, session, 10, 4, 2, out=bad)
+    frozen = np.zeros((30, 2))
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        map_windows(_window_fn, X, index, session, 10, 4, 2, out=frozen)
+
+
+def test_transform_into_a_float32_memmap(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.poisson(1.0, size=(300, 8)).astype(float)
+    est = MaskedSpikeTransformer(segment_length=10, patch_size=4, d_model=8, n_layers=1,
+                                 n_heads=2, decoder_width=8, max_epochs=1, random_state=0).fit(X)
+    want = est.transform(X)
+    out = np.lib.format.open_memmap(tmp_path / "z.npy", mode="w+", dtype=np.float32,
+                                    shape=(len(X), est.embedding_dim_))
+    got = est.transform(X, out=out)
+    assert got is out
+    out.flush()
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        est.transform(X, out=np.empty((len(X), est.embedding_dim_ + 1), np.float32))

@@ -21,6 +21,7 @@ holds what they share:
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import hashlib
 import numbers
@@ -156,6 +157,11 @@ class EngineNet(NeuralNet):
                 "to retrain (with a TrainingCheckpoint callback, a new fit resumes instead).",
                 UserWarning, stacklevel=2)
             return self
+
+
+#: The engine class ``TorchEstimator._make_net`` builds (``None``: :class:`EngineNet`).
+#: ``skdistill.estimators.fit_distributed`` sets its data-parallel subclass for one fit.
+ENGINE_CLASS = contextvars.ContextVar("skdistill_engine_class", default=None)
 
 
 class RecordOutput(Callback):
@@ -311,7 +317,7 @@ class TorchEstimator(TorchStateMixin, BaseEstimator):
 
     def _make_net(self, module, *, valid_set=None, criterion=torch.nn.MSELoss, callbacks=(),
                   max_epochs=None, **net_params):
-        return EngineNet(
+        return (ENGINE_CLASS.get() or EngineNet)(
             module=module,
             criterion=criterion,  # unused when the module returns its own loss
             optimizer=torch.optim.AdamW,

@@ -267,7 +267,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEs
         return self
 
     # -- transform ----------------------------------------------------------------------------
-    def transform(self, X, session=None, *, layer=None, readout=None):
+    def transform(self, X, session=None, *, layer=None, readout=None, out=None):
         """One embedding row per input row, windows cut inside each session.
 
         Parameters
@@ -279,19 +279,26 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEs
             Encoder layer to read for this call (default: ``readout_layer``).
         readout : {"mean", "concat"}, optional
             Per-bin pooling for this call (default: ``readout``).
+        out : ndarray of shape (n_rows, width), float32 or float64, optional
+            Filled in place and returned instead of a new float64 array: a float32 array halves
+            the output's memory, an ``np.memmap`` / ``np.lib.format.open_memmap`` keeps it on
+            disk (recordings of many hours). Windows are planned and mapped a batch at a time:
+            the mapping's memory does not grow with the recording (the input checks that run
+            first still do; see ``benchmarks/results/long_recording.md``).
 
         Returns
         -------
-        embeddings : ndarray of shape (n_rows, width), float64
+        embeddings : ndarray of shape (n_rows, width), float64 (or ``out``)
             ``width`` is ``embedding_dim_`` under the default readout.
         """
         check_is_fitted(self)
         if readout is not None and readout not in ("mean", "concat"):
             raise ValueError(f"readout must be 'mean' or 'concat'; got {readout!r}.")
         X, session = self._validate(X, session, reset=False)
-        return self._embed(X, self._session_index(session), session, layer=layer, readout=readout)
+        return self._embed(X, self._session_index(session), session, layer=layer, readout=readout,
+                           out=out)
 
-    def _embed(self, X, session_index, session, layer=None, readout=None):
+    def _embed(self, X, session_index, session, layer=None, readout=None, out=None):
         # ``layer`` / ``readout`` override ``readout_layer`` / ``readout`` for one call
         module = self.module_
         layer = module.check_layer(self.readout_layer if layer is None else layer,
@@ -311,7 +318,7 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEs
 
         with torch.no_grad():
             return self.windowing.map(encode, X, session_index, session, self.batch_size * 4,
-                                      module.readout_width(readout))
+                                      module.readout_width(readout), out=out)
 
     def fit_transform(self, X, y=None, *, session=None):
         """``fit(X, session=session).transform(X, session=session)``."""

@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from skdistill.data import session_runs
 
 __all__ = ["Windowing", "WindowDataset", "covering_windows", "holdout_rows",
-           "iter_window_batches", "map_windows"]
+           "iter_covering_windows", "iter_window_batches", "map_windows"]
 
 
 def _segments(session, rows=None):
@@ -147,6 +147,25 @@ class WindowDataset(torch.utils.data.Dataset):
         return item, np.float32(0.0)
 
 
+def iter_covering_windows(session, segment_length, centred=True):
+    """Yield the entries of :func:`covering_windows` one by one (nothing kept per window)."""
+    margin = segment_length // 4 if centred else 0
+    stride = segment_length - 2 * margin
+    for _, start, stop in session_runs(session):
+        n = stop - start
+        if n <= segment_length:
+            yield (start, n, 0, n)
+            continue
+        s, kept_until = start, start
+        while s + segment_length < stop:
+            keep_to = s + segment_length - margin
+            yield (s, segment_length, kept_until - s, keep_to - s)
+            kept_until = keep_to
+            s += stride
+        last = stop - segment_length
+        yield (last, segment_length, kept_until - last, segment_length)
+
+
 def covering_windows(session, segment_length, centred=True):
     """``[(start, length, keep_from, keep_to)]``: windows covering every row exactly once.
 
@@ -158,46 +177,62 @@ def covering_windows(session, segment_length, centred=True):
     aligned to the run's end whose already-covered rows are discarded (half the compute).
     A run no longer than ``segment_length`` is one (possibly shorter) window.
     """
-    margin = segment_length // 4 if centred else 0
-    stride = segment_length - 2 * margin
-    plan = []
-    for _, start, stop in session_runs(session):
-        n = stop - start
-        if n <= segment_length:
-            plan.append((start, n, 0, n))
-            continue
-        s, kept_until = start, start
-        while s + segment_length < stop:
-            keep_to = s + segment_length - margin
-            plan.append((s, segment_length, kept_until - s, keep_to - s))
-            kept_until = keep_to
-            s += stride
-        last = stop - segment_length
-        plan.append((last, segment_length, kept_until - last, segment_length))
-    return plan
+    return list(iter_covering_windows(session, segment_length, centred))
 
 
 def iter_window_batches(X, session_index, plan, batch_size):
-    """Yield ``(windows, window_session, entries)`` batches, each of one window length."""
-    by_length = {}
+    """Yield ``(windows, window_session, entries)`` batches of up to ``batch_size`` windows of
+    one length, in plan order (``plan`` may be a generator: it is read as it goes).
+
+    A batch ends when it is full or the next window has another length (a run shorter than a
+    window), so memory stays one batch whatever the recording's length. ``windows`` is float32,
+    read row block by row block from ``X`` (which may be a memory map).
+    """
+    chunk = []
+
+    def emit(chunk):
+        length = chunk[0][1]
+        windows = np.empty((len(chunk), length, X.shape[1]), dtype=np.float32)
+        for i, entry in enumerate(chunk):
+            windows[i] = X[entry[0] : entry[0] + length]
+        owners = session_index[[e[0] for e in chunk]].astype(np.int64)
+        return windows, owners, chunk
+
     for entry in plan:
-        by_length.setdefault(entry[1], []).append(entry)
-    for length, entries in by_length.items():
-        for k in range(0, len(entries), batch_size):
-            chunk = entries[k : k + batch_size]
-            index = np.array([e[0] for e in chunk])[:, None] + np.arange(length)
-            yield (
-                X[index].astype(np.float32),
-                session_index[[e[0] for e in chunk]].astype(np.int64),
-                chunk,
-            )
+        if chunk and (len(chunk) == batch_size or entry[1] != chunk[0][1]):
+            yield emit(chunk)
+            chunk = []
+        chunk.append(entry)
+    if chunk:
+        yield emit(chunk)
 
 
-def map_windows(fn, X, session_index, session, segment_length, batch_size, width):
+def _check_out(out, n_rows, width):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array (or np.memmap); got {type(out).__name__}.")
+    if out.shape != (n_rows, width):
+        raise ValueError(f"out must have shape (n_rows, width) = {(n_rows, width)}; got "
+                         f"{out.shape}.")
+    if out.dtype not in (np.float32, np.float64):
+        raise ValueError(f"out must be float32 or float64; got dtype {out.dtype}.")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only; pass a writeable array (e.g. an np.memmap opened "
+                         "with mode='w+' or 'r+').")
+    return out
+
+
+def map_windows(fn, X, session_index, session, segment_length, batch_size, width, *, out=None):
     """Run ``fn(windows, window_session) -> (B, T, width)`` over the covering windows of ``X`` and
-    stitch the per-bin outputs back into ``(n_rows, width)`` float64 rows."""
-    out = np.empty((len(X), width), dtype=np.float64)
-    plan = covering_windows(session, segment_length)
+    stitch the per-bin outputs back into ``(n_rows, width)`` rows.
+
+    The output is a new float64 array, or ``out`` (float32 or float64, shape ``(n_rows, width)``,
+    e.g. an ``np.memmap`` or ``np.lib.format.open_memmap``), filled in place and returned.
+    Windows are planned, read and mapped one batch at a time: apart from ``out``, memory does
+    not grow with the number of rows.
+    """
+    out = (np.empty((len(X), width), dtype=np.float64) if out is None
+           else _check_out(out, len(X), width))
+    plan = iter_covering_windows(session, segment_length)
     for windows, owners, entries in iter_window_batches(X, session_index, plan, batch_size):
         for (start, _, keep_from, keep_to), rows in zip(entries, fn(windows, owners)):
             out[start + keep_from : start + keep_to] = rows[keep_from:keep_to]
@@ -246,7 +281,8 @@ class Windowing:
                               self.sampling, random_state, rows=None if valid is None else ~held)
         return train, valid
 
-    def map(self, fn, X, session_index, session, batch_size, width):
+    def map(self, fn, X, session_index, session, batch_size, width, *, out=None):
         """``fn(windows, window_session) -> (B, T, width)`` over covering windows, stitched back
-        into ``(n_rows, width)`` float64 rows (see :func:`map_windows`)."""
-        return map_windows(fn, X, session_index, session, self.segment_length, batch_size, width)
+        into ``(n_rows, width)`` float64 rows, or into ``out`` (see :func:`map_windows`)."""
+        return map_windows(fn, X, session_index, session, self.segment_length, batch_size, width,
+                           out=out)

@@ -177,7 +177,7 @@ class MaskedAutoencoder(PatchEncoder):
         )
 
         session_part = tables[:, None].expand(-1, n_bins, -1, -1).reshape(batch, n_tokens, -1)
-        full = (self.mask_token + session_part).clone()
+        full = self.mask_token + session_part  # a fresh tensor: scattered into in place
         full.scatter_(1, gather, encoded)
         decoded = self.decoder(self.decoder_in(full), positions, valid_patch)
         offsets = torch.stack([self.offsets[str(int(k))] for k in session_idx.tolist()])

@@ -5,6 +5,13 @@ position per token (a time bin or a time patch; all tokens of one time step shar
 identity must come from an added embedding), and PyTorch's ``scaled_dot_product_attention``.
 Attention is bidirectional by default; ``causal=True`` lets a token see only tokens whose
 position is not later than its own (so tokens of the same time step still see each other).
+
+Speed (issue 15): RMSNorm, the rotary rotation and the gated product are small autograd
+functions that compute exactly what the plain tensor expressions compute (tests compare values
+and gradients with the plain form) with fewer temporaries: on CPU these elementwise steps are
+bound by memory traffic, not arithmetic. The rotary tables are computed once per forward and
+shared by every block; query and key are rotated in one call; a padding mask is a key-only
+``(B, 1, 1, L)`` mask (``None`` without padding) so that SDPA keeps its fused kernel.
 """
 
 from __future__ import annotations
@@ -13,7 +20,67 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["RMSNorm", "RotaryEmbedding", "Attention", "GatedMLP", "TransformerBlock", "Transformer"]
+__all__ = ["RMSNorm", "RotaryEmbedding", "Attention", "GatedMLP", "TransformerBlock", "Transformer",
+           "build_attention_mask", "apply_rotary", "rotate", "rms_norm", "gated_gelu"]
+
+
+def _fused_rms_forward():
+    """torch's fused RMSNorm forward kernel (``aten::_fused_rms_norm``, returns the output and
+    1/rms) when this build has it for CPU tensors, else ``None``."""
+    op = getattr(torch.ops.aten, "_fused_rms_norm", None)
+    if op is None:
+        return None
+    try:
+        x = torch.randn(2, 4)
+        out, inv = op(x, [4], torch.ones(4), 1e-6)
+        ref = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+        if not torch.allclose(out, ref, atol=1e-6) or inv.shape != (2, 1):
+            return None
+    except (RuntimeError, NotImplementedError, TypeError):
+        return None
+    return op
+
+
+_FUSED_RMS = _fused_rms_forward()
+
+
+def _rms_forward(x, weight, eps):
+    """``(x * rsqrt(mean(x^2) + eps) * weight, rsqrt(...))``."""
+    if _FUSED_RMS is not None and x.device.type == "cpu" and x.dtype == weight.dtype:
+        return _FUSED_RMS(x, [x.shape[-1]], weight, eps)
+    inv = torch.rsqrt(x.square().mean(dim=-1, keepdim=True).add_(eps))
+    return (x * inv).mul_(weight), inv
+
+
+class _RMSNormFunction(torch.autograd.Function):
+    """``x * rsqrt(mean(x^2) + eps) * weight`` with a hand-written backward (saves x, 1/rms)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, eps):
+        out, inv = _rms_forward(x, weight, eps)
+        ctx.save_for_backward(x, inv, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, inv, weight = ctx.saved_tensors
+        normed = x * inv
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = (grad * normed).reshape(-1, normed.shape[-1]).sum(0)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            g = grad * weight
+            dot = (g * normed).mean(dim=-1, keepdim=True)
+            grad_x = g.sub_(normed.mul_(dot)).mul_(inv)
+        return grad_x, grad_weight, None
+
+
+def rms_norm(x, weight, eps):
+    """``x * rsqrt(mean(x^2, -1) + eps) * weight`` (one autograd node)."""
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        return _RMSNormFunction.apply(x, weight, eps)
+    return _rms_forward(x, weight, eps)[0]
 
 
 class RMSNorm(nn.Module):
@@ -25,8 +92,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(d_model))
 
     def forward(self, x):
-        norm = torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps)
-        return x * norm * self.weight
+        return rms_norm(x, self.weight, self.eps)
 
 
 class RotaryEmbedding(nn.Module):
@@ -53,6 +119,12 @@ class RotaryEmbedding(nn.Module):
         angles = torch.cat([angles, angles], dim=-1)[:, None]
         return angles.cos(), angles.sin()
 
+    def half(self, positions):
+        """cos, sin of the ``head_dim / 2`` distinct angles, shape (B, 1, L, head_dim / 2)
+        (the rotate-half form repeats them); what :func:`rotate` takes."""
+        angles = (positions.to(self.inv_freq.dtype)[..., None] * self.inv_freq)[:, None]
+        return angles.cos(), angles.sin()
+
 
 def _rotate_half(x):
     first, second = x.chunk(2, dim=-1)
@@ -60,7 +132,54 @@ def _rotate_half(x):
 
 
 def apply_rotary(x, cos, sin):
+    """Rotate-half rotary embedding with full-width ``cos``/``sin`` (:meth:`RotaryEmbedding.forward`)."""
     return x * cos.to(x.dtype) + _rotate_half(x) * sin.to(x.dtype)
+
+
+def _rotate_into(out, x, cos, sin, sign):
+    """``out = [x1*cos - sign*x2*sin, x2*cos + sign*x1*sin]`` over the two halves of the last dim."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    o1, o2 = out[..., :half], out[..., half:]
+    torch.mul(x1, cos, out=o1)
+    o1.addcmul_(x2, sin, value=-sign)
+    torch.mul(x2, cos, out=o2)
+    o2.addcmul_(x1, sin, value=sign)
+    return out
+
+
+def _empty_heads(x):
+    """An output for ``x``: for a 5-D ``(2, B, H, L, Dh)`` stack, laid out ``(2, B, L, H, Dh)``
+    (as the value heads that SDPA reads beside it, which its CPU kernel prefers); else contiguous."""
+    if x.dim() == 5:
+        two, batch, heads, length, dim = x.shape
+        return torch.empty((two, batch, length, heads, dim), dtype=x.dtype,
+                           device=x.device).transpose(2, 3)
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+class _RotaryFunction(torch.autograd.Function):
+    """:func:`apply_rotary` from half-width tables; the backward is the inverse rotation."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        ctx.save_for_backward(cos, sin)
+        return _rotate_into(_empty_heads(x), x, cos, sin, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin = ctx.saved_tensors
+        return _rotate_into(_empty_heads(grad), grad, cos, sin, -1.0), None, None
+
+
+def rotate(x, cos, sin):
+    """Same values as ``apply_rotary(x, cat([cos, cos]), cat([sin, sin]))`` for the half-width
+    tables of :meth:`RotaryEmbedding.half`, in one pass and one output tensor; ``x`` may be a
+    strided view (e.g. query and key stacked: ``(2, B, H, L, Dh)``)."""
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _RotaryFunction.apply(x, cos, sin)
+    return _rotate_into(_empty_heads(x), x, cos, sin, 1.0)
 
 
 class Attention(nn.Module):
@@ -77,14 +196,16 @@ class Attention(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.rotary = RotaryEmbedding(self.head_dim, rope_base)
 
-    def forward(self, x, positions, attn_mask=None):
+    def forward(self, x, positions, attn_mask=None, rotary=None):
+        """``rotary``: the ``(cos, sin)`` of :meth:`RotaryEmbedding.half` for ``positions``, when
+        the caller computed them once for several blocks."""
         batch, length, width = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.n_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, L, Dh)
-        cos, sin = self.rotary(positions)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        qkv = qkv.permute(2, 0, 3, 1, 4)  # (3, B, H, L, Dh)
+        cos, sin = self.rotary.half(positions) if rotary is None else rotary
+        q, k = rotate(qkv[:2], cos, sin)  # query and key in one pass
         # Attention-probability dropout stays 0: on CPU it makes SDPA ~2.5x slower (issue 3).
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        h = F.scaled_dot_product_attention(q, k, qkv[2], attn_mask=attn_mask)
         h = h.transpose(1, 2).reshape(batch, length, width)
         return self.dropout(self.out(self.dropout(h)))
 
@@ -101,7 +222,68 @@ class GatedMLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
-        return self.dropout(self.down(self.dropout(F.gelu(self.gate(x)) * self.up(x))))
+        # gate and up in one GEMM (their weights side by side; the parameters stay two Linears)
+        weight = torch.cat([self.gate.weight, self.up.weight])
+        bias = torch.cat([self.gate.bias, self.up.bias])
+        hidden = _GatedGELUPairFunction.apply(F.linear(x, weight, bias)) \
+            if torch.is_grad_enabled() else _gated_pair(F.linear(x, weight, bias))
+        return self.dropout(self.down(self.dropout(hidden)))
+
+
+def _gated_pair(both):
+    half = both.shape[-1] // 2
+    return F.gelu(both[..., :half]).mul_(both[..., half:])
+
+
+class _GatedGELUPairFunction(torch.autograd.Function):
+    """``gelu(both[..., :h]) * both[..., h:]`` for the side-by-side gate|up projection; the
+    backward writes both halves of one gradient tensor (no concatenation)."""
+
+    @staticmethod
+    def forward(ctx, both):
+        half = both.shape[-1] // 2
+        activated = F.gelu(both[..., :half])
+        ctx.save_for_backward(both, activated)
+        return activated * both[..., half:]
+
+    @staticmethod
+    def backward(ctx, grad):
+        both, activated = ctx.saved_tensors
+        half = both.shape[-1] // 2
+        out = torch.empty(both.shape, dtype=both.dtype, device=both.device)
+        grad_gate = out[..., :half]
+        torch.mul(grad, both[..., half:], out=grad_gate)
+        torch.ops.aten.gelu_backward.grad_input(grad_gate, both[..., :half], grad_input=grad_gate)
+        torch.mul(grad, activated, out=out[..., half:])
+        return out
+
+
+class _GatedGELUFunction(torch.autograd.Function):
+    """``gelu(gate) * up`` as one autograd node; the backward reuses its temporaries in place."""
+
+    @staticmethod
+    def forward(ctx, gate, up):
+        activated = F.gelu(gate)
+        ctx.save_for_backward(gate, up, activated)
+        return activated * up
+
+    @staticmethod
+    def backward(ctx, grad):
+        gate, up, activated = ctx.saved_tensors
+        grad_gate = grad_up = None
+        if ctx.needs_input_grad[1]:
+            grad_up = grad * activated
+        if ctx.needs_input_grad[0]:
+            scaled = grad * up
+            grad_gate = torch.ops.aten.gelu_backward.grad_input(scaled, gate, grad_input=scaled)
+        return grad_gate, grad_up
+
+
+def gated_gelu(gate, up):
+    """``F.gelu(gate) * up`` (one autograd node, one temporary fewer)."""
+    if torch.is_grad_enabled() and (gate.requires_grad or up.requires_grad):
+        return _GatedGELUFunction.apply(gate, up)
+    return F.gelu(gate).mul_(up)
 
 
 class TransformerBlock(nn.Module):
@@ -114,13 +296,19 @@ class TransformerBlock(nn.Module):
         self.mlp_norm = RMSNorm(d_model, norm_eps)
         self.mlp = GatedMLP(d_model, mlp_ratio, dropout)
 
-    def forward(self, x, positions, attn_mask=None):
-        x = x + self.attn(self.attn_norm(x), positions, attn_mask)
+    def forward(self, x, positions, attn_mask=None, rotary=None):
+        x = x + self.attn(self.attn_norm(x), positions, attn_mask, rotary)
         return x + self.mlp(self.mlp_norm(x))
 
 
 def build_attention_mask(positions, key_padding_mask=None, causal=False):
     """Boolean SDPA mask (True = may attend), or ``None`` when nothing is masked.
+
+    Without ``causal`` the mask only hides padding keys: a ``(B, 1, 1, L)`` key mask (``None``
+    when nothing is padded), which SDPA broadcasts over queries; a sample with no real token
+    at all sees every key (its outputs are never read, but stay finite). With ``causal`` it is a
+    dense ``(B, 1, L, L)`` mask in which a padded query that would see no key sees itself.
+    Real tokens' outputs are the same either way; padded tokens' outputs are not read.
 
     Parameters
     ----------
@@ -130,12 +318,15 @@ def build_attention_mask(positions, key_padding_mask=None, causal=False):
     causal : bool
         Restrict each token to tokens at the same or an earlier position.
     """
-    mask = None
-    if causal:
-        mask = (positions[:, None, :, None] >= positions[:, None, None, :])  # (B,1,Lq,Lk)
-    if key_padding_mask is not None and not bool(key_padding_mask.all()):
-        keys = key_padding_mask[:, None, None, :]
-        mask = keys if mask is None else mask & keys
+    padded = key_padding_mask is not None and not bool(key_padding_mask.all())
+    if not causal:
+        if not padded:
+            return None
+        keys = key_padding_mask | ~key_padding_mask.any(dim=1, keepdim=True)
+        return keys[:, None, None, :]
+    mask = positions[:, None, :, None] >= positions[:, None, None, :]  # (B,1,Lq,Lk)
+    if padded:
+        mask = mask & key_padding_mask[:, None, None, :]
         # A query row with no visible key would give NaN; let padded queries see themselves.
         length = positions.shape[1]
         eye = torch.eye(length, dtype=torch.bool, device=positions.device)[None, None]
@@ -183,6 +374,12 @@ class Transformer(nn.Module):
         )
         self.norm = RMSNorm(d_model, norm_eps)
 
+    def _shared_rotary(self):
+        """Every block rotates with the same frequencies (true unless a block was swapped)."""
+        first = self.blocks[0].attn.rotary.inv_freq
+        return all(b.attn.rotary.inv_freq is first or torch.equal(b.attn.rotary.inv_freq, first)
+                   for b in self.blocks[1:])
+
     def forward(self, x, positions, key_padding_mask=None, return_layers=False):
         """Return (B, L, d) outputs after the final norm.
 
@@ -190,9 +387,10 @@ class Transformer(nn.Module):
         readout can take an intermediate layer.
         """
         attn_mask = build_attention_mask(positions, key_padding_mask, self.causal)
+        rotary = self.blocks[0].attn.rotary.half(positions) if self._shared_rotary() else None
         layers = []
         for block in self.blocks:
-            x = block(x, positions, attn_mask)
+            x = block(x, positions, attn_mask, rotary)
             if return_layers:
                 layers.append(self.norm(x))
         out = self.norm(x)
