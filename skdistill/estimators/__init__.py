@@ -10,6 +10,7 @@ from skdistill.estimators._base import (
     resolve_inner,
 )
 from skdistill.estimators._distilled import DistilledLFPTransformer
+from skdistill.estimators._distributed import fit_distributed
 from skdistill.estimators._encoders import PAPER_PARAMS, LFPTransformer, MaskedSpikeTransformer
 from skdistill.estimators._supervised import SupervisedEncoderRegressor
 from skdistill.estimators._windows import Windowing
@@ -30,4 +31,5 @@ __all__ = [
     "TRAINING_CONSTRAINTS",
     "Windowing",
     "resolve_inner",
+    "fit_distributed",
 ]
