@@ -342,10 +342,17 @@ def _as_float_2d(X, name: str) -> np.ndarray:
 
 def _check_range(X: np.ndarray, name: str) -> None:
     """Refuse infinity and finite values beyond the float32 range (they overflow in the models)."""
-    with np.errstate(invalid="ignore"):
-        over = np.abs(X) > FLOAT32_MAX
-    if over.any():
-        where = tuple(int(i) for i in np.argwhere(over)[0])
+    flat = X.reshape(len(X), -1) if X.ndim > 1 else X[:, None]
+    over = None
+    for start in range(0, len(flat), _CHECK_BLOCK_ROWS):
+        with np.errstate(invalid="ignore"):
+            block = np.abs(flat[start:start + _CHECK_BLOCK_ROWS]) > FLOAT32_MAX
+        if block.any():
+            i, j = (int(v) for v in np.argwhere(block)[0])
+            over = np.unravel_index((start + i) * flat.shape[1] + j, X.shape)
+            break
+    if over is not None:
+        where = tuple(int(i) for i in over)
         value = X[where]
         if np.isinf(value):
             raise ValueError(f"{name} contains infinity (at index {where}).")
@@ -420,20 +427,27 @@ def check_target(y, *, name: str = "y", n_rows: int | None = None) -> np.ndarray
 def check_spike_counts(X, session=None, *, name: str = "spike counts"):
     """Validate binned spike counts: non-negative integers (all-NaN absent columns allowed)."""
     X, session = check_continuous(X, session, name=name)
-    finite = X[~np.isnan(X)]
-    if (finite < 0).any():
-        raise ValueError(
-            f"Negative values in data: {name} must be non-negative spike counts; found the "
-            f"value {finite.min():g}. "
-            "Did you pass a z-scored or filtered signal where counts were expected?"
-        )
-    if not np.all(finite == np.round(finite)):
-        bad = finite[finite != np.round(finite)][0]
-        raise ValueError(
-            f"{name} must be integer spike counts; found the value {bad:g}. Pass raw binned "
-            "counts (e.g. skdistill.preprocessing.bin_spikes), not smoothed rates."
-        )
+    # in blocks of rows: no temporary grows with the recording (hours of 10 ms bins)
+    for start in range(0, len(X), _CHECK_BLOCK_ROWS):
+        finite = X[start:start + _CHECK_BLOCK_ROWS]
+        finite = finite[~np.isnan(finite)]
+        if (finite < 0).any():
+            raise ValueError(
+                f"Negative values in data: {name} must be non-negative spike counts; found the "
+                f"value {finite.min():g}. "
+                "Did you pass a z-scored or filtered signal where counts were expected?"
+            )
+        if not np.all(finite == np.round(finite)):
+            bad = finite[finite != np.round(finite)][0]
+            raise ValueError(
+                f"{name} must be integer spike counts; found the value {bad:g}. Pass raw binned "
+                "counts (e.g. skdistill.preprocessing.bin_spikes), not smoothed rates."
+            )
     return X, session
+
+
+#: rows checked at a time by the value checks (bounds their temporaries)
+_CHECK_BLOCK_ROWS = 65536
 
 
 def check_epochs(X, *, name: str = "X", allow_nan: bool = False) -> np.ndarray:
