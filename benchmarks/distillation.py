@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import math
 import time
 from functools import lru_cache
@@ -118,12 +119,34 @@ def make_fit(cache, desc, log):
                 estimator.set_params(callbacks=[TrainingCheckpoint(folder)])
         res = cache.fit(estimator, X, y, data=data, **fit_params)
         est = res.estimator
+        if cache.enabled:  # which cached model is which (for distillation_targets and readers)
+            index = cache.root / "distillation_index"
+            index.mkdir(parents=True, exist_ok=True)
+            tag = "_".join(str(data.get(k, "any")) for k in ("lfp_model", "seed", "model"))
+            (index / f"{tag.replace(' ', '_')}.json").write_text(json.dumps(
+                {"key": res.key, "class": type(est).__name__, "module": type(est).__module__,
+                 "data": data, "seconds": res.seconds}, indent=1, default=str))
         if "callbacks" in est.get_params(deep=False):
             est.set_params(callbacks=None)  # the same estimator (and key downstream) either way
         log(f"    {name}: {'cache hit' if res.hit else 'fitted'} ({res.seconds:.0f} s fit)")
         return est, res.seconds
 
     return fit
+
+
+def load_indexed(cache, lfp_model, seed, model):
+    """The cached model ``model`` ("teacher", "MS-LFP", "SS-LFP", "Distilled LFP", ...) of one
+    unit, or None when that unit has not fitted it yet."""
+    import importlib
+
+    tag = "_".join(str(v) for v in ("any" if model == "teacher" else lfp_model, seed, model))
+    path = cache.root / "distillation_index" / f"{tag.replace(' ', '_')}.json"
+    if not path.exists():
+        return None
+    entry = json.loads(path.read_text())
+    cls = getattr(importlib.import_module(entry["module"]), entry["class"])
+    pt = cache.root / f"{entry['class']}_{entry['key']}.pt"
+    return cls.load(pt) if pt.exists() else None
 
 
 def simulated_data(cache, n_sessions, duration, lfp_model):
