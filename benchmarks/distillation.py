@@ -87,11 +87,15 @@ def model_code_version():
 class StableCache(ModelCache):
     """:class:`ModelCache` keyed by :func:`model_code_version` instead of the raw source hash."""
 
-    def key(self, *args, **kwargs):
+    def key(self, estimator, data=None, X=None, y=None, **fit_params):
+        # object arrays (session labels from stack_sessions) would be hashed by their pointers,
+        # different in every process: hash their text instead
+        fit_params = {k: (np.asarray(v).astype(str) if isinstance(v, np.ndarray) and v.dtype == object
+                          else v) for k, v in fit_params.items()}
         old = _harness.code_version
         _harness.code_version = model_code_version
         try:
-            return super().key(*args, **kwargs)
+            return super().key(estimator, data, X, y, **fit_params)
         finally:
             _harness.code_version = old
 

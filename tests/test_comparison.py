@@ -112,3 +112,25 @@ def test_simulate_paired_passes_the_lfp_model():
     np.testing.assert_array_equal(y1, y2)
     assert L1.shape == L2.shape and not np.allclose(np.nan_to_num(L1), np.nan_to_num(L2))
     assert list(pd.unique(s1)) == ["reach-00", "reach-01"]
+
+
+def test_benchmark_cache_key_is_the_same_in_every_process(tmp_path):
+    # session labels are object arrays; hashed by their bytes they would be pointers, and a
+    # resumed benchmark would never find its models again
+    import subprocess
+    import sys
+
+    from benchmarks.distillation import StableCache
+    from skdistill import LFPTransformer
+
+    args = "LFPTransformer(d_model=8), {'seed': 0}, np.arange(20.0).reshape(10, 2)"
+    labels = "np.array(['a'] * 5 + ['b'] * 5, dtype=object)"
+    code = ("import numpy as np; from benchmarks.distillation import StableCache; "
+            "from skdistill import LFPTransformer; "
+            f"print(StableCache({str(tmp_path)!r}).key({args}, session={labels}))")
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    here = StableCache(tmp_path).key(LFPTransformer(d_model=8), {"seed": 0},
+                                     np.arange(20.0).reshape(10, 2),
+                                     session=np.array(["a"] * 5 + ["b"] * 5, dtype=object))
+    assert here == there and len(here) == 20
