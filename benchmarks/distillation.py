@@ -41,6 +41,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -121,7 +122,17 @@ def make_fit(cache, desc, log):
             folder = cache.root / "checkpoints" / f"{name.replace(' ', '_')}_{key}"
             if name == "teacher":
                 estimator.set_params(callbacks=[TrainingCheckpoint(folder)])
-        res = cache.fit(estimator, X, y, data=data, **fit_params)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = cache.fit(estimator, X, y, data=data, **fit_params)
+        for w in caught:
+            if "training was interrupted" in str(w.message):
+                # the engine swallows a KeyboardInterrupt and returns a half-trained model: never
+                # keep it in the cache (the checkpoint, if any, lets the next run resume)
+                for path in cache._paths(res.key, estimator):
+                    path.unlink(missing_ok=True)
+                raise KeyboardInterrupt(f"{name} was interrupted; not cached")
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         est = res.estimator
         if cache.enabled:  # which cached model is which (for distillation_targets and readers)
             index = cache.root / "distillation_index"
