@@ -59,9 +59,26 @@ def _cell(mean, sd, n):
     return f"{mean:.3f}"
 
 
+def _ordered(table):
+    """Rows in reading order: the models (and student variants), the floors, the nulls."""
+    rows = list(table.index)
+    key = {r: (1 if r.startswith("Floor") else 2 if r.startswith("Null") else 0) for r in rows}
+    return table.loc[sorted(rows, key=lambda r: (key[r], rows.index(r)))]
+
+
+#: short axis labels of the figure
+_SHORT = {"Floor: smoothed-spike ridge": "floor:\nsmoothed\nspikes",
+          "Floor: same-bin LFP ridge": "floor:\nsame-bin\nLFP",
+          "Floor: lagged LFP ridge": "floor:\nlagged\nLFP",
+          "Null: Distilled LFP, shifted velocity": "null:\nDistilled,\nshifted",
+          "Null: lagged LFP ridge, shifted velocity": "null:\nlagged LFP,\nshifted",
+          "Distilled LFP (centred target)": "Distilled\n(centred\ntarget)",
+          "Spike teacher": "Spike\nteacher"}
+
+
 def format_table(result):
     """Markdown table of the comparison: mean ± sd over seeds (± only with >= 2 seeds)."""
-    t = result["table"]
+    t = _ordered(result["table"])
     n = result["runs"]["seed"].nunique()
     lines = [f"| row | unsupervised R² ({n} seed{'s' if n > 1 else ''}) | supervised R² |",
              "|---|---|---|"]
@@ -101,6 +118,14 @@ def format_generalization(result):
     return "\n".join(lines)
 
 
+def _label_bars(ax, bars, values):
+    for bar, v in zip(bars, values):
+        if np.isfinite(v):
+            ax.annotate(f"{v:.2f}", (bar.get_x() + bar.get_width() / 2, max(v, 0)),
+                        xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                        fontsize=7)
+
+
 def plot_comparison(result, path, title=None):
     """Bar plot: rows x settings (sd error bars with >= 2 seeds), and the generalization panel."""
     import matplotlib
@@ -108,44 +133,58 @@ def plot_comparison(result, path, title=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = result["table"]
+    t = _ordered(result["table"])
     n = result["runs"]["seed"].nunique()
     g = generalization_table(result)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.2), gridspec_kw={"width_ratios": [3, 2]})
+    ax = axes[0]
     x = np.arange(len(t.index))
-    colors = {"unsupervised": "#4C72B0", "supervised": "#DD8452"}
+    kinds = ["floor" if r.startswith("Floor") else "null" if r.startswith("Null") else "model"
+             for r in t.index]
+    styles = {("model", "unsupervised"): dict(color="#4C72B0"),
+              ("model", "supervised"): dict(color="#DD8452"),
+              ("floor", "unsupervised"): dict(color="0.55"),
+              ("null", "unsupervised"): dict(color="0.85", hatch="//", edgecolor="0.5")}
     for k, col in enumerate(("unsupervised", "supervised")):
         mean = t[(col, "mean")].to_numpy(dtype=float)
-        err = t[(col, "std")].fillna(0).to_numpy() if n >= 2 else None
-        axes[0].bar(x + (k - 0.5) * 0.38, np.nan_to_num(mean), 0.38, yerr=err, label=col,
-                    color=colors[col], capsize=3)
-    for xi, row in zip(x, t.index):
-        if row.startswith(("Floor", "Null")):
-            axes[0].axvspan(xi - 0.5, xi + 0.5, color="0.93", zorder=-1)
-    axes[0].set_xticks(x, [r.replace(": ", ":\n").replace(", ", ",\n") for r in t.index],
-                       fontsize=7)
-    axes[0].set_ylabel("velocity R² (val+test, distillation session)")
-    axes[0].axhline(0, color="k", lw=0.5)
-    axes[0].legend(frameon=False, fontsize=8)
+        sd = t[(col, "std")].fillna(0).to_numpy(dtype=float)
+        for kind in ("model", "floor", "null"):
+            if (kind, col) not in styles:
+                continue
+            idx = np.array([i for i, kd in enumerate(kinds) if kd == kind and np.isfinite(mean[i])])
+            if not len(idx):
+                continue
+            offset = (k - 0.5) * 0.38 if kind == "model" else 0.0
+            width = 0.38 if kind == "model" else 0.6
+            label = {"model": col, "floor": "ridge floor", "null": "null control"}[kind]
+            bars = ax.bar(x[idx] + offset, mean[idx], width, yerr=sd[idx] if n >= 2 else None,
+                          label=label, capsize=3, **styles[(kind, col)])
+            _label_bars(ax, bars, mean[idx])
+    ax.set_xticks(x, [_SHORT.get(r, r) for r in t.index], fontsize=8)
+    ax.set_ylabel("velocity R² (val+test, distillation session)")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(frameon=False, fontsize=8, loc="upper right", ncol=2)
     seeds = f"{n} seed{'s' if n > 1 else ''}" + (", mean ± sd" if n >= 2 else "")
-    axes[0].set_title(title or f"Simulated sessions ({seeds}); grey: floors and null controls",
-                      fontsize=9)
+    ax.set_title(title or f"Decoding velocity from each representation ({seeds})", fontsize=10)
     if len(g):
         sessions = list(dict.fromkeys(g.index.get_level_values("session")))
         models = [m for m in ("MS-LFP", "Distilled LFP", "Floor: lagged LFP ridge")
                   if m in set(g.index.get_level_values("model"))]
+        colors = {"MS-LFP": "#55A868", "Distilled LFP": "#4C72B0", "Floor: lagged LFP ridge": "0.55"}
         xs = np.arange(len(sessions))
         width = 0.8 / len(models)
         for k, m in enumerate(models):
             sub = g.xs(m, level="model").reindex(sessions)
-            axes[1].bar(xs + (k - (len(models) - 1) / 2) * width, sub["mean"], width,
-                        yerr=sub["std"].fillna(0) if n >= 2 else None, label=m, capsize=3)
+            bars = axes[1].bar(xs + (k - (len(models) - 1) / 2) * width, sub["mean"], width,
+                               yerr=sub["std"].fillna(0) if n >= 2 else None, label=m,
+                               capsize=3, color=colors[m])
+            _label_bars(axes[1], bars, sub["mean"].to_numpy(dtype=float))
         axes[1].set_xticks(xs, sessions, fontsize=8)
         axes[1].axhline(0, color="k", lw=0.5)
         axes[1].legend(frameon=False, fontsize=8)
         axes[1].set_ylabel("velocity R² (val+test)")
-        axes[1].set_title("Unseen sessions: student routed through its own session's\n"
-                          "parameters (no training) vs MS-LFP, which saw them", fontsize=9)
+        axes[1].set_title("Other sessions: the student through its own session's parameters\n"
+                          "(never trained on them) vs MS-LFP (trained on them)", fontsize=10)
     fig.text(0.5, 0.005, SIMULATED, ha="center", fontsize=8, style="italic")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=120)
@@ -157,7 +196,7 @@ def plot_comparison(result, path, title=None):
 
 #: the demo's sizes: full (default) and ``quick``
 DEMO_SIZES = {
-    "full": dict(n_sessions=3, duration=120.0, epochs=dict(teacher=60, lfp=30, supervised=8)),
+    "full": dict(n_sessions=3, duration=120.0, epochs=dict(teacher=45, lfp=24, supervised=6)),
     "quick": dict(n_sessions=2, duration=40.0, epochs=dict(teacher=4, lfp=3, supervised=1)),
 }
 
