@@ -24,10 +24,10 @@ checkpoints every epoch with ``TrainingCheckpoint``), each finished unit's score
 results files are rewritten after every unit, so a killed run loses at most the model in
 training: run the same command again and it resumes.
 
-The cache key's code version here hashes skdistill's source without docstrings and comments and
-without the presentation modules (``skdistill/_demo.py``, ``skdistill/cli.py``): editing the
-documentation or the demo does not invalidate hours of fitted models; any change to code that
-fits or scores a model does.
+The cache key's code version here hashes only the modules on the fitting and scoring path
+(``MODEL_FILES``), without docstrings and comments: editing documentation, the demo, or parts of
+the package this benchmark does not run (BaRISTA, io, spatial, streaming) does not invalidate
+hours of fitted models; any change to code that simulates, fits or scores does.
 
 Run ``python -m benchmarks.distillation`` (hours on 2 shared cores: ~1 h per population unit);
 ``--quick`` is a 2-minute smoke run; ``--units N`` stops after N units; ``--lfp-models``,
@@ -58,29 +58,43 @@ REFERENCE = {
 }
 
 CENTRED = "Distilled LFP (centred target)"
-#: files whose code cannot change a fitted model or a score
-PRESENTATION = ("_demo.py", "cli.py")
+#: the modules whose code can change a simulated session, a fitted model or a score of this
+#: benchmark (the import closure of ``skdistill._comparison``'s fitting and scoring path, without
+#: the package ``__init__`` re-exports and the presentation in ``_demo.py``): the cache key
+#: hashes these only, so work merged elsewhere in the package (BaRISTA, io, spatial, streaming,
+#: the CLI, any docstring) leaves hours of fitted models valid
+MODEL_FILES = (
+    "_comparison.py", "data.py", "datasets/_reaching.py",
+    "estimators/_base.py", "estimators/_common.py", "estimators/_distilled.py",
+    "estimators/_encoders.py", "estimators/_supervised.py", "estimators/_windows.py",
+    "evaluation/_features.py", "evaluation/_probes.py", "metrics/_scores.py",
+    "model_selection/_split.py", "nn/_distill.py", "nn/_mae.py", "nn/_patch_encoder.py",
+    "nn/_tokenizers.py", "nn/_transformer.py", "preprocessing/_lfp.py",
+    "preprocessing/_transformers.py",
+)
+
+
+def _strip_docstrings(tree):
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
 
 
 @lru_cache(maxsize=None)
 def model_code_version():
-    """skdistill's version + a sha1 of its modules' ASTs without docstrings (presentation
-    modules left out)."""
+    """skdistill's version + a sha1 of the ASTs of :data:`MODEL_FILES` without docstrings
+    (comments are not in an AST)."""
     import skdistill
 
     root = Path(skdistill.__file__).resolve().parent
     digest = hashlib.sha1()
-    for path in sorted(root.rglob("*.py")):
-        if path.name in PRESENTATION and path.parent == root:
-            continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                    and isinstance(getattr(body[0], "value", None), ast.Constant)
-                    and isinstance(body[0].value.value, str)):
-                node.body = body[1:] or [ast.Pass()]
-        digest.update(str(path.relative_to(root)).encode())
+    for name in MODEL_FILES:
+        tree = _strip_docstrings(ast.parse((root / name).read_text()))
+        digest.update(name.encode())
         digest.update(ast.dump(tree).encode())
     return f"{skdistill.__version__}+ast{digest.hexdigest()[:12]}"
 
