@@ -123,6 +123,18 @@ class StableCache(ModelCache):
             _harness.code_version = old
 
 
+def _stopped_early(est):
+    """Whether a fit that ended before ``max_epochs`` was ended by early stopping: the last
+    ``patience`` epochs did not improve on the best ``valid_loss``."""
+    params = est.get_params(deep=False)
+    if not params.get("early_stopping"):
+        return False
+    valid = [h.get("valid_loss", np.nan) for h in est.history_]
+    if not np.isfinite(valid).any():
+        return False
+    return len(valid) - 1 - int(np.nanargmin(valid)) >= params["patience"]
+
+
 def make_fit(cache, desc, log):
     """The ``fit`` hook of ``run_comparison``: cached fits, the teacher checkpointed per epoch."""
     from skdistill.estimators import TrainingCheckpoint
@@ -140,7 +152,9 @@ def make_fit(cache, desc, log):
             warnings.simplefilter("always")
             res = cache.fit(estimator, X, y, data=data, **fit_params)
         for w in caught:
-            if "training was interrupted" in str(w.message):
+            # skorch's EarlyStopping ends training by raising KeyboardInterrupt, and the engine
+            # reports every KeyboardInterrupt as an interruption: an early stop is not one
+            if "training was interrupted" in str(w.message) and not _stopped_early(res.estimator):
                 # the engine swallows a KeyboardInterrupt and returns a half-trained model: never
                 # keep it in the cache (the checkpoint, if any, lets the next run resume)
                 for path in cache._paths(res.key, estimator):

@@ -10,6 +10,7 @@ reports.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -243,9 +244,13 @@ def run_demo(output_dir="demo_output", random_state=0, *, seeds=None, quick=Fals
     say(f"{SIMULATED}\n{size['n_sessions']} sessions x {size['duration']:g} s ({lfp_model} LFP model), "
         f"seeds {seeds}; models d_model {DEMO_PARAMS['d_model']} x {DEMO_PARAMS['n_layers']} layers"
         f"{' (quick: the numbers mean nothing)' if quick else ''}.")
-    result = run_comparison(n_sessions=size["n_sessions"], duration=size["duration"],
-                            lfp_model=lfp_model, seeds=seeds, epochs=size["epochs"],
-                            n_threads=n_threads, verbose=verbose)
+    with warnings.catch_warnings():
+        # skorch's EarlyStopping stops by raising KeyboardInterrupt, which the engine reports
+        # as "training was interrupted"; in the demo that is an early stop, not an interruption
+        warnings.filterwarnings("ignore", message="training was interrupted")
+        result = run_comparison(n_sessions=size["n_sessions"], duration=size["duration"],
+                                lfp_model=lfp_model, seeds=seeds, epochs=size["epochs"],
+                                n_threads=n_threads, verbose=verbose)
     plot_comparison(result, out / "comparison.png")
     table = format_table(result)
     gen = format_generalization(result)
