@@ -1,21 +1,23 @@
 """What the distillation target contains: how much of the teacher's latent each modality predicts.
 
-The student sees only LFP, so it can match no more of the teacher's (centred) latent than the
-LFP predicts. For each LFP regime and seed of ``benchmarks/distillation.py`` (same cached data and
-teachers; run that first), on the distillation session (session 0): ridge regressions from
-lagged, 50 ms-smoothed features (lags -100..100 ms; penalty by contiguous 5-fold CV) fitted on
-the train segments, scored on val+test as the share of the teacher latent's time-varying
-variance they explain (variance-weighted R² over dimensions, which is what a centred
-alignment loss sees), for
+The student sees only LFP, so it can match no more of the teacher's latent than the LFP
+predicts. For each LFP model and seed of ``benchmarks/distillation.py`` (same cached data and
+teachers, found through that benchmark's index; run it first -- a unit whose teacher is not
+cached yet is skipped), on the distillation session (session 0): ridge regressions from lagged,
+50 ms-smoothed features (lags -100..100 ms; penalty by contiguous 5-fold CV) fitted on the train
+segments, scored on val+test as the share of the teacher latent's time-varying variance they
+explain (variance-weighted R² over dimensions, which is what a centred alignment loss sees), for
 
 * the preprocessed LFP (what the student sees),
 * the 2-D velocity (the behaviour the benchmark decodes),
 * the smoothed spike counts (the teacher's own input, a sanity check),
 
-with the per-bin latent and its 50 ms-smoothed version as targets.
+with the per-bin latent and its 50 ms-smoothed version as targets; and the share of the raw
+latent's energy that is its mean over time (what the paper's raw cosine target rewards a
+constant student for).
 
-Run ``python -m benchmarks.distillation_targets`` (about 2 minutes once the caches exist);
-``--quick``: seed 0, linear regime, a 1-epoch teacher (about 30 s).
+Run ``python -m benchmarks.distillation_targets`` (minutes once the caches exist);
+``--quick``: the ``--quick`` caches do not exist, so it fits a 1-epoch teacher on 2 x 40 s.
 Writes ``benchmarks/results/distillation_targets.{json,md}``.
 """
 
@@ -23,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks._harness import ModelCache, make_parser, parse_args, write_results
-from benchmarks.distillation import cached_teacher, simulated_data
+from benchmarks._harness import make_parser, parse_args, write_results
+from benchmarks.distillation import StableCache, load_indexed, simulated_data
 from skdistill.evaluation import blocked_ridge, lagged, reference_split
 
 LAGS = (-10, -5, 0, 5, 10)
@@ -46,22 +48,38 @@ def _explained(F, target, train, evaluate):
     return float(1.0 - residual / total)
 
 
-def run(seeds, regimes, teacher_epochs, cache):
+def _quick_teacher(S, session):
+    from skdistill.estimators import MaskedSpikeTransformer
+
+    train, _ = reference_split(session)
+    return MaskedSpikeTransformer(d_model=16, n_layers=1, n_heads=2, decoder_width=16,
+                                  max_epochs=1, random_state=0).fit(S[train], session=session[train])
+
+
+def run(seeds, lfp_models, cache, quick=False):
     import pandas as pd
 
+    from skdistill._comparison import REFERENCE_SCALE, simulate_paired
     from skdistill.preprocessing import SpikeSmoother
 
-    teacher = cached_teacher(cache, {}, teacher_epochs)
+    n, duration = REFERENCE_SCALE["n_sessions"], REFERENCE_SCALE["duration"]
     rows = []
-    for regime in regimes:
-        data = simulated_data(cache, 3, 90.0, regime)
+    for lfp_model in lfp_models:
         for seed in seeds:
-            S, L, y, session = data(seed)
+            if quick:
+                S, L, y, session = simulate_paired(2, 40.0, "linear", seed, lfp_model)
+                teacher = _quick_teacher(S, session)
+            else:
+                teacher = load_indexed(cache, lfp_model, seed, "teacher")
+                if teacher is None:
+                    print(f"{lfp_model} seed {seed}: no cached teacher yet; skipped", flush=True)
+                    continue
+                S, L, y, session = simulated_data(cache, n, duration, lfp_model)(seed)
             train_all, evaluate_all = reference_split(session)
             home = session == pd.unique(session)[0]
             s = session[home]
             train, evaluate = train_all[home], evaluate_all[home]
-            latent = teacher(seed, S, session).transform(S[home], session=s)
+            latent = teacher.transform(S[home], session=s)
             targets = {"per-bin latent": latent,
                        "50 ms-smoothed latent": SpikeSmoother(sigma=0.05).fit_transform(latent, session=s)}
             features = {"LFP": _lagged(L[home], s), "velocity": _lagged(y[home], s),
@@ -69,11 +87,11 @@ def run(seeds, regimes, teacher_epochs, cache):
             mean_share = float((latent.mean(0) ** 2).sum() / (latent ** 2).mean(0).sum())
             for p, F in features.items():
                 for t, target in targets.items():
-                    rows.append(dict(regime=regime, seed=seed, predictor=p, target=t,
+                    rows.append(dict(lfp_model=lfp_model, seed=seed, predictor=p, target=t,
                                      explained=_explained(F, target, train, evaluate),
                                      mean_energy_share=mean_share))
-            print(regime, seed, {f"{r['predictor']} -> {r['target']}": round(r["explained"], 3)
-                                 for r in rows[-6:]}, flush=True)
+            print(lfp_model, seed, {f"{r['predictor']} -> {r['target']}": round(r["explained"], 3)
+                                    for r in rows[-6:]}, flush=True)
     return rows
 
 
@@ -81,19 +99,22 @@ def write(rows, args):
     import pandas as pd
 
     df = pd.DataFrame(rows)
+    if not len(df):
+        print("no cached teacher yet: run python -m benchmarks.distillation first", flush=True)
+        return
     lines = ["# What the distillation target contains", "",
              "Share of the teacher latent's time-varying variance (session 0, val+test rows) that a "
              "ridge on lagged (-100..100 ms), 50 ms-smoothed features explains; mean ± sd over seeds "
              f"{sorted(set(df.seed))}. Generated by `python -m benchmarks.distillation_targets` from "
              "the caches of `benchmarks/distillation.py`.", ""]
-    for regime, part in df.groupby("regime", sort=False):
-        lines += [f"## {regime} LFP regime", "", "| predictor | " + " | ".join(TARGETS) + " |",
+    for lfp_model, part in df.groupby("lfp_model", sort=False):
+        lines += [f"## LFP model `{lfp_model}` (seeds {sorted(set(part.seed))})", "", "| predictor | " + " | ".join(TARGETS) + " |",
                   "|---|" + "---|" * len(TARGETS)]
         for p in PREDICTORS:
             cells = []
             for t in TARGETS:
                 v = part[(part.predictor == p) & (part.target == t)].explained
-                cells.append(f"{v.mean():.3f} ± {v.std(ddof=0):.3f}")
+                cells.append(f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}")
             lines.append(f"| {p} | " + " | ".join(cells) + " |")
         lines.append("")
     share = df.groupby("seed").mean_energy_share.first()
@@ -105,15 +126,13 @@ def write(rows, args):
 
 def main(argv=None):
     parser = make_parser(__doc__, seeds=(0, 1, 2),
-                         quick_help="seed 0, linear regime, a 1-epoch teacher")
-    parser.add_argument("--regimes", default="linear,nonlinear")
-    parser.add_argument("--teacher-epochs", type=int, default=100,
-                        help="as passed to benchmarks.distillation (shares its cached teachers)")
+                         quick_help="seed 0, population model, a 1-epoch teacher on 2 x 40 s")
+    parser.add_argument("--lfp-models", default="population,mrp")
     args = parse_args(parser, argv)
     if args.quick:
-        args.seeds, args.regimes, args.teacher_epochs = [0], "linear", 1
-    cache = ModelCache(enabled=not (args.quick or args.no_cache))
-    write(run(list(args.seeds), args.regimes.split(","), args.teacher_epochs, cache), args)
+        args.seeds, args.lfp_models = [0], "population"
+    cache = StableCache(enabled=not (args.quick or args.no_cache))
+    write(run(list(args.seeds), args.lfp_models.split(","), cache, quick=args.quick), args)
 
 
 if __name__ == "__main__":

@@ -258,3 +258,22 @@ def test_target_smoothing_smooths_teacher_latents_within_sessions(data, teacher)
     with pytest.raises(ValueError, match="target_smoothing"):
         DistilledLFPTransformer(teacher=FrozenEstimator(teacher), target_smoothing=-1.0,
                                 **TINY).fit(L, teacher_X=S, session=s)
+
+
+def test_default_target_is_the_papers_raw_cosine(data, teacher, student):
+    # reference Eq. 1: lambda = 5 times (1 - mean cosine) to the raw pooled last-layer latent
+    S, L, _, s = data
+    assert student.target_mode == "raw" and student.align_weight == 5.0
+    assert student.align_loss == "cosine" and student.align_layer == -1
+    module = student.module_
+    assert torch.count_nonzero(module.target_mean) == 0
+    assert torch.all(module.target_scale == 1)
+    # the alignment score is the plain cosine between the student's latent and the raw target
+    z = student.transform(L, session=s)  # readout "mean", last layer: the aligned latent
+    t = teacher.transform(S, session=s)
+    cos = (z * t).sum(1) / (np.linalg.norm(z, axis=1) * np.linalg.norm(t, axis=1))
+    assert student.alignment_score(L, S, session=s) == pytest.approx(cos.mean(), abs=1e-4)
+    # the guards stay available: "center" subtracts the mean of the teacher's training latents
+    centred = DistilledLFPTransformer(teacher=FrozenEstimator(teacher), target_mode="center", **TINY)
+    centred.fit(L, teacher_X=S, session=s)
+    np.testing.assert_allclose(centred.module_.target_mean.numpy(), t.mean(0), rtol=1e-4, atol=1e-5)

@@ -27,4 +27,8 @@ def test_cli_help():
     assert "cross-modal distillation" in out.stdout and "Thin;" not in out.stdout
     out = subprocess.run([sys.executable, "-m", "skdistill.cli", "demo", "--help"],
                          capture_output=True, text=True, check=True)
-    assert "--output-dir" in out.stdout and "--seed" in out.stdout
+    for option in ("--output-dir", "--seed", "--seeds", "--quick", "--lfp-model"):
+        assert option in out.stdout, option
+    # it says what it prints, and that the numbers come from the simulator
+    assert "lagged LFP" in out.stdout and "null" in out.stdout.lower()
+    assert "simulator" in out.stdout

@@ -53,11 +53,13 @@ class DistilledLFPTransformer(LFPTransformer):
         Weight of the alignment term (the paper's lambda).
     recon_weight : float, default=1.0
         Weight of the per-bin linear reconstruction of the LFP input.
-    target_mode : {"center", "standardize", "raw"}, default="center"
-        Collapse guard. The teacher targets lose their training mean (``"center"``), and also get
-        unit variance per dimension (``"standardize"``), before alignment; ``"raw"`` aligns with
-        the raw latents as in the paper, which lets a student sit near the constant "emit the
-        mean" solution (see ``docs/distillation.md``).
+    target_mode : {"raw", "center", "standardize"}, default="raw"
+        How the teacher targets enter the alignment. ``"raw"`` is the paper's form (cosine to
+        the raw pooled last-layer latent). The collapse guards: ``"center"`` removes the
+        teacher's training mean first (a constant student then scores a cosine of 0),
+        ``"standardize"`` also gives each dimension unit variance. Under ``"raw"`` a student
+        can sit near the constant "emit the mean" solution; when and whether the guard helps
+        is measured in ``docs/distillation.md``.
     target_smoothing : float, default=0.0
         Standard deviation, in bins, of a Gaussian that smooths the teacher targets along time
         (within each session run) before alignment; 0 aligns with the raw per-bin latents. The
@@ -114,7 +116,7 @@ class DistilledLFPTransformer(LFPTransformer):
     def __init__(self, teacher=None, *, segment_length=50, patch_size=32, d_model=64, n_layers=4,
                  n_heads=4, mlp_ratio=4.0, dropout=0.0, causal=False, value_embedding="conv",
                  conv_kernel=5, conv_dilation=2, align_loss="cosine", align_weight=5.0,
-                 recon_weight=1.0, target_mode="center", target_smoothing=0.0,
+                 recon_weight=1.0, target_mode="raw", target_smoothing=0.0,
                  variance_weight=0.0, teacher_layer=None,
                  align_layer=-1, projection="auto", readout="mean", readout_layer=-1, lr=1e-3,
                  weight_decay=0.01, batch_size=32, max_epochs=20, validation_fraction=0.1,

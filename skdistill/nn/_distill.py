@@ -10,13 +10,12 @@ with ``g`` a linear per-bin head from the final pooled latent to the ``N`` input
 channels only), ``P`` the projection to the teacher's width (identity when the widths agree), ``l``
 the student layer that is aligned, and ``A`` one minus the mean cosine or the mean squared error.
 
-Collapse guard. About 60 % of the energy of a pooled teacher latent is its global mean, so the raw
-cosine target rewards a student that emits (nearly) the same vector at every bin: it already scores
-a cosine of ~0.8 and has little gradient left to learn the behaviour-related fluctuations. The
-target is therefore transformed before alignment by buffers set from the training targets:
-``target_mode="center"`` removes the teacher's mean (the constant solution then scores 0),
-``"standardize"`` also divides each dimension by its standard deviation, ``"raw"`` is the
-paper's plain form. An optional VICReg-style variance hinge (``variance_weight``) keeps every
+Target form. ``target_mode="raw"`` (the default) is the paper's plain form: cosine to the raw
+pooled latent. Much of the energy of a pooled teacher latent can be its global mean (~40-60 % in
+the simulator), so the raw cosine also rewards a student that emits (nearly) the same vector at
+every bin. The optional collapse guards transform the target by buffers set from the training
+targets: ``"center"`` removes the teacher's mean (the constant solution then scores 0),
+``"standardize"`` also divides each dimension by its standard deviation. An optional VICReg-style variance hinge (``variance_weight``) keeps every
 projected dimension's across-bin standard deviation above ``variance_floor``.
 """
 
@@ -102,7 +101,7 @@ class DistillationStudent(PatchEncoder):
         align_weight=5.0,
         recon_weight=1.0,
         align_layer=-1,
-        target_mode="center",
+        target_mode="raw",
         variance_weight=0.0,
         variance_floor=1.0,
     ):
