@@ -280,10 +280,7 @@ class DistilledLFPTransformer(LFPTransformer):
                 "the new sessions are trained on reconstruction + alignment to the teacher, as in "
                 "fit. For reconstruction only, adapt an LFPTransformer instead.")
         teacher = self._require_teacher("adapt")
-        if session is None:
-            raise ValueError(
-                "adapt needs session=..., one label per row: the new sessions' labels are what "
-                f"adapt adds (known: {list(self.sessions_)}).")
+        self._require_session(session)
         check_paired(X, teacher_X)
         X, session = self._validate(X, session, reset=False)
         targets = self._teacher_latents(teacher, teacher_X, session)

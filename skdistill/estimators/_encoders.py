@@ -225,12 +225,15 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEs
         self
         """
         check_is_fitted(self)
+        self._require_session(session)
+        X, session = self._validate(X, session, reset=False)
+        return self._adapt(X, session, self._fit_columns(X), finetune, max_epochs)
+
+    def _require_session(self, session):
         if session is None:
             raise ValueError(
                 "adapt needs session=..., one label per row: the new sessions' labels are what "
                 f"adapt adds (known: {list(self.sessions_)}).")
-        X, session = self._validate(X, session, reset=False)
-        return self._adapt(X, session, self._fit_columns(X), finetune, max_epochs)
 
     def _adapt(self, X, session, columns, finetune, max_epochs):
         if finetune not in ("session", "all"):
