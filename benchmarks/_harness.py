@@ -45,7 +45,8 @@ RESULTS = HERE / "results"
 CACHE = Path(os.environ.get("SKDISTILL_BENCH_CACHE",
                             Path.home() / ".cache" / "skdistill" / "benchmarks"))
 
-__all__ = ["make_parser", "parse_args", "pin_threads", "machine", "code_version", "stem",
+__all__ = ["make_parser", "parse_args", "pin_threads", "machine", "code_version", "code_version_of",
+           "stem",
            "write_results", "run_seeds", "ModelCache", "CachedFit", "literal_dict", "RESULTS",
            "CACHE"]
 
@@ -124,6 +125,41 @@ def code_version():
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return f"{skdistill.__version__}+{digest.hexdigest()[:12]}"
+
+
+def _strip_docstrings(tree):
+    import ast
+
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_version_of(files=None):
+    """The code version of a subset of the package: ``None`` is :func:`code_version` (every
+    source byte); a tuple of module paths relative to the package (``"nn/_mae.py"``) is
+    ``"<version>+ast<sha1>"`` over their ASTs without docstrings (comments are not in an AST), so
+    editing documentation, or modules a benchmark does not run, leaves its cached models valid."""
+    return code_version() if files is None else _ast_version(tuple(files))
+
+
+@lru_cache(maxsize=None)
+def _ast_version(files):
+    import ast
+
+    import skdistill
+
+    root = Path(skdistill.__file__).resolve().parent
+    digest = hashlib.sha1()
+    for name in files:
+        tree = _strip_docstrings(ast.parse((root / name).read_text()))
+        digest.update(name.encode())
+        digest.update(ast.dump(tree).encode())
+    return f"{skdistill.__version__}+ast{digest.hexdigest()[:12]}"
 
 
 def machine():
@@ -281,12 +317,18 @@ class ModelCache:
         ``False`` fits every time and writes nothing (``--quick`` / ``--no-cache``).
     ignore : sequence of str, default=("callbacks",)
         Parameters left out of the key (callbacks that only observe training).
+    code_files : sequence of str or None, default=None
+        The modules (paths relative to the package, e.g. ``"nn/_mae.py"``) whose code can change
+        a fitted model or a score of this benchmark; only their ASTs, without docstrings, enter
+        the key (:func:`code_version_of`). ``None`` hashes every source byte of the package: safe,
+        but any edit anywhere then refits hours of models.
     """
 
-    def __init__(self, root=CACHE, *, enabled=True, ignore=("callbacks",)):
+    def __init__(self, root=CACHE, *, enabled=True, ignore=("callbacks",), code_files=None):
         self.root = Path(root)
         self.enabled = enabled
         self.ignore = tuple(ignore)
+        self.code_files = None if code_files is None else tuple(code_files)
         self.hits = 0
         self.misses = 0
 
@@ -298,9 +340,13 @@ class ModelCache:
                 "params": _canonical(params), "data": _canonical(data),
                 "inputs": _canonical({k: (np.asarray(v) if isinstance(v, (list, np.ndarray)) else v)
                                       for k, v in inputs.items() if v is not None}),
-                "code": code_version()}
+                "code": self.code()}
         blob = json.dumps(desc, sort_keys=True, default=str).encode()
         return hashlib.sha1(blob).hexdigest()[:20]
+
+    def code(self):
+        """The code version in this cache's keys (:func:`code_version_of` its ``code_files``)."""
+        return code_version_of(self.code_files)
 
     def _paths(self, key, estimator):
         base = self.root / f"{type(estimator).__name__}_{key}"
@@ -368,7 +414,7 @@ class ModelCache:
             os.replace(tmp, joblib_path)
             fmt = "joblib"
         meta = {"key": key, "class": type(fitted).__name__, "format": fmt, "seconds": seconds,
-                "record": extra, "code": code_version(), "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "record": extra, "code": self.code(), "written": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "python": sys.version.split()[0]}
         tmp = meta_path.with_suffix(".json.tmp")  # written last: its presence marks a whole entry
         tmp.write_text(json.dumps(meta, indent=1, default=_jsonable))
@@ -377,7 +423,7 @@ class ModelCache:
     def memo(self, name, config, fn):
         """``fn()`` cached under ``name`` and ``config`` (any picklable result, e.g. simulated
         data or one seed's scores) with the same code-version key."""
-        blob = json.dumps({"config": _canonical(config), "code": code_version()},
+        blob = json.dumps({"config": _canonical(config), "code": self.code()},
                           sort_keys=True).encode()
         path = self.root / f"{name}_{hashlib.sha1(blob).hexdigest()[:20]}.joblib"
         import joblib

@@ -36,19 +36,14 @@ Run ``python -m benchmarks.distillation`` (hours on 2 shared cores: ~1 h per pop
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import json
 import math
 import time
 import warnings
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks import _harness
-from benchmarks._harness import ModelCache, make_parser, parse_args, write_results
+from benchmarks._harness import ModelCache, code_version_of, make_parser, parse_args, write_results
 
 #: Reference numbers (reference note section 14): main table paper-secondhand, generalization
 #: from the released notebook (mean over 27 real sessions).
@@ -74,53 +69,15 @@ MODEL_FILES = (
 )
 
 
-def _strip_docstrings(tree):
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(getattr(body[0], "value", None), ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-@lru_cache(maxsize=None)
 def model_code_version():
-    """skdistill's version + a sha1 of the ASTs of :data:`MODEL_FILES` without docstrings
-    (comments are not in an AST)."""
-    import skdistill
-
-    root = Path(skdistill.__file__).resolve().parent
-    digest = hashlib.sha1()
-    for name in MODEL_FILES:
-        tree = _strip_docstrings(ast.parse((root / name).read_text()))
-        digest.update(name.encode())
-        digest.update(ast.dump(tree).encode())
-    return f"{skdistill.__version__}+ast{digest.hexdigest()[:12]}"
+    """The code version in this benchmark's cache keys (:data:`MODEL_FILES` only)."""
+    return code_version_of(MODEL_FILES)
 
 
-class StableCache(ModelCache):
-    """:class:`ModelCache` keyed by :func:`model_code_version` instead of the raw source hash."""
-
-    def key(self, estimator, data=None, X=None, y=None, **fit_params):
-        # object arrays (session labels from stack_sessions) would be hashed by their pointers,
-        # different in every process: hash their text instead
-        fit_params = {k: (np.asarray(v).astype(str) if isinstance(v, np.ndarray) and v.dtype == object
-                          else v) for k, v in fit_params.items()}
-        old = _harness.code_version
-        _harness.code_version = model_code_version
-        try:
-            return super().key(estimator, data, X, y, **fit_params)
-        finally:
-            _harness.code_version = old
-
-    def memo(self, *args, **kwargs):
-        old = _harness.code_version
-        _harness.code_version = model_code_version
-        try:
-            return super().memo(*args, **kwargs)
-        finally:
-            _harness.code_version = old
+def make_cache(enabled=True, root=None):
+    """The benchmark's :class:`ModelCache`, keyed by :data:`MODEL_FILES`' code only."""
+    kw = {} if root is None else {"root": root}
+    return ModelCache(enabled=enabled, code_files=MODEL_FILES, **kw)
 
 
 def _stopped_early(est):
@@ -377,7 +334,7 @@ def main(argv=None):
                     split="SegmentSplit(500 rows, 80/10/10, seed 42)",
                     decoder="per-session OLS on train segments, R² on val+test, mean x/y",
                     ms_lfp_epochs=math.ceil(scale["epochs"]["lfp"] / scale["n_sessions"]))
-    cache = StableCache(enabled=not (args.quick or args.no_cache))
+    cache = make_cache(enabled=not (args.quick or args.no_cache))
     start = time.perf_counter()
 
     def log(msg):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks._harness import make_parser, parse_args, write_results
-from benchmarks.distillation import StableCache, load_indexed, simulated_data
+from benchmarks.distillation import load_indexed, make_cache, simulated_data
 from skdistill.evaluation import blocked_ridge, lagged, reference_split
 
 LAGS = (-10, -5, 0, 5, 10)
@@ -131,7 +131,7 @@ def main(argv=None):
     args = parse_args(parser, argv)
     if args.quick:
         args.seeds, args.lfp_models = [0], "population"
-    cache = StableCache(enabled=not (args.quick or args.no_cache))
+    cache = make_cache(enabled=not (args.quick or args.no_cache))
     write(run(list(args.seeds), args.lfp_models.split(","), cache, quick=args.quick), args)
 
 

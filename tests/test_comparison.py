@@ -120,17 +120,17 @@ def test_benchmark_cache_key_is_the_same_in_every_process(tmp_path):
     import subprocess
     import sys
 
-    from benchmarks.distillation import StableCache
+    from benchmarks.distillation import make_cache
     from skdistill import LFPTransformer
 
     args = "LFPTransformer(d_model=8), {'seed': 0}, np.arange(20.0).reshape(10, 2)"
     labels = "np.array(['a'] * 5 + ['b'] * 5, dtype=object)"
-    code = ("import numpy as np; from benchmarks.distillation import StableCache; "
+    code = ("import numpy as np; from benchmarks.distillation import make_cache; "
             "from skdistill import LFPTransformer; "
-            f"print(StableCache({str(tmp_path)!r}).key({args}, session={labels}))")
+            f"print(make_cache(root={str(tmp_path)!r}).key({args}, session={labels}))")
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.strip()
-    here = StableCache(tmp_path).key(LFPTransformer(d_model=8), {"seed": 0},
+    here = make_cache(root=tmp_path).key(LFPTransformer(d_model=8), {"seed": 0},
                                      np.arange(20.0).reshape(10, 2),
                                      session=np.array(["a"] * 5 + ["b"] * 5, dtype=object))
     assert here == there and len(here) == 20

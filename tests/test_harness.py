@@ -163,3 +163,29 @@ def test_object_arrays_hash_the_same_in_every_process():
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout for _ in range(2)}
     assert len(runs) == 1
+
+
+def test_cache_keyed_by_chosen_modules_ignores_docstrings(tmp_path, monkeypatch):
+    # a benchmark that names the modules on its fitting path keeps its cached models when other
+    # modules, or only docstrings, change; a code change in a named module gives a new key
+    import skdistill
+    from benchmarks import _harness
+    from skdistill import LFPTransformer
+
+    pkg = tmp_path / "pkg"
+    (pkg / "nn").mkdir(parents=True)
+    (pkg / "nn" / "_m.py").write_text('def f(x):\n    """Doc."""\n    return x + 1  # note\n')
+    monkeypatch.setattr(skdistill, "__file__", str(pkg / "__init__.py"))
+
+    def key(files):
+        _harness._ast_version.cache_clear()
+        cache = _harness.ModelCache(tmp_path / "c", code_files=files)
+        return cache.code(), cache.key(LFPTransformer(d_model=8), {"seed": 0})
+
+    before = key(("nn/_m.py",))
+    assert before[0].startswith(f"{skdistill.__version__}+ast")
+    (pkg / "nn" / "_m.py").write_text('def f(x):\n    """Other doc."""\n    return x + 1\n')
+    assert key(("nn/_m.py",)) == before  # docstring and comment edits: same key
+    (pkg / "nn" / "_m.py").write_text('def f(x):\n    return x + 2\n')
+    assert key(("nn/_m.py",))[1] != before[1]  # a code edit: a new key
+    _harness._ast_version.cache_clear()
