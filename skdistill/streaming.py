@@ -153,7 +153,7 @@ class StreamingDecoder:
             )
         self.encoder = encoder
         self.session = self._check_session(encoder, session)
-        session_idx = list(encoder.sessions_).index(self._routed)
+        session_idx = int(encoder.session_index(self.session)[0])  # routes unknown sessions
         if context is None:
             context = encoder.segment_length
         if not isinstance(context, numbers.Integral) or isinstance(context, bool) or context < 1:
@@ -207,18 +207,7 @@ class StreamingDecoder:
         if not isinstance(session, (str, int, np.integer)):
             raise TypeError(
                 f"session must be one session label (a str); got {type(session).__name__}.")
-        session = str(session)
-        if session in known:
-            self._routed = session
-        elif getattr(encoder, "unknown_session", "error") in known:
-            self._routed = encoder.unknown_session
-        else:
-            raise ValueError(
-                f"session {session!r} was not seen in fit; known sessions: {known}. Add it with "
-                "encoder.adapt(X, session=...), or set the encoder's unknown_session="
-                "'<a trained session>' to route it through that session's parameters."
-            )
-        return session
+        return str(session)
 
     def _check_bin(self, x_bin):
         x = np.asarray(x_bin, dtype=np.float64)

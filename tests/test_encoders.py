@@ -210,3 +210,17 @@ def test_spike_conv_embedding_and_bin_masking(spikes):
     assert Z.shape == (len(X), 16) and np.isfinite(Z).all()
     with pytest.raises(ValueError, match="value_embedding"):
         MaskedSpikeTransformer(**{**SMALL, "value_embedding": "mlp"}).fit(X, session=session)
+
+
+def test_session_index_routes_labels_as_transform_does():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 8))
+    s = np.array(["a"] * 60 + ["b"] * 60, dtype=object)
+    enc = LFPTransformer(d_model=8, n_layers=1, n_heads=2, patch_size=4, segment_length=20,
+                         decoder_width=8, max_epochs=1, random_state=0).fit(X, session=s)
+    assert enc.session_index("b").tolist() == [1]
+    assert enc.session_index(np.array(["b", "a", "b"], dtype=object)).tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match="not seen in fit"):
+        enc.session_index("c")
+    enc.set_params(unknown_session="a")
+    assert enc.session_index(["c", "b"]).tolist() == [0, 1]

@@ -148,7 +148,7 @@ def test_decoder_folded_or_called_and_reset(encoders, data):
 def test_unknown_session_routing(encoders, data):
     est, X = encoders["spikes"]
     run, _ = _run(X, data[3], "a", 0, L)
-    with pytest.raises(ValueError, match=r"session 'c' was not seen in fit; known sessions: \['a', 'b'\]"):
+    with pytest.raises(ValueError, match=r"session\(s\) \['c'\] were not seen in fit; known sessions: \['a', 'b'\]"):
         StreamingDecoder(est, session="c")
     with pytest.raises(ValueError, match="session is required"):
         StreamingDecoder(est)

@@ -147,6 +147,15 @@ class _SessionEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, TorchEs
         X, session = self._validate(X, session, reset=False)
         return X, session, self._session_index(session)
 
+    def session_index(self, session):
+        """Index into this encoder's session tables of each label in ``session`` (one label or
+        an array of them); labels not seen in ``fit`` follow ``unknown_session`` (an error by
+        default). Online decoders and models built on an encoder use it to route rows as
+        :meth:`transform` does."""
+        check_is_fitted(self)
+        labels = np.atleast_1d(np.asarray(session, dtype=object)).astype(str).tolist()
+        return self._session_index(labels)
+
     def _session_index(self, session, allow_new=False):
         known = {label: i for i, label in enumerate(self.sessions_)}
         unknown = sorted(set(session) - set(known))
