@@ -16,6 +16,15 @@ with the per-bin latent and its 50 ms-smoothed version as targets; and the share
 latent's energy that is its mean over time (what the paper's raw cosine target rewards a
 constant student for).
 
+Part 2, **where the velocity is lost** (needs the unit's cached student): how much velocity the
+LFP holds for a linear decoder that may look further back and ahead (ridge floors with lags up
+to +-100, +-250 and +-500 ms, beside the same for the smoothed spikes); a *linear student*
+(a ridge from the lagged LFP to the teacher latent, then the benchmark's per-bin OLS probe:
+what distillation through a linear map keeps); and the transformer student itself: the share of
+the teacher latent's time-varying variance its latent explains on held-out rows (as it is, and
+after the best linear map fitted on train rows), the correlation of the teacher's own velocity
+readout applied to both, and its velocity probe.
+
 Run ``python -m benchmarks.distillation_targets`` (minutes once the caches exist);
 ``--quick``: the ``--quick`` caches do not exist, so it fits a 1-epoch teacher on 2 x 40 s.
 Writes ``benchmarks/results/distillation_targets.{json,md}``.
@@ -30,6 +39,10 @@ from benchmarks.distillation import load_indexed, make_cache, simulated_data
 from skdistill.evaluation import blocked_ridge, lagged, reference_split
 
 LAGS = (-10, -5, 0, 5, 10)
+#: look-back/ahead windows of the ceiling ridges, in 10 ms bins (spaced lags on 50 ms-smoothed
+#: features)
+WINDOWS = {"same bin": None, "+-100 ms": LAGS, "+-250 ms": tuple(range(-25, 26, 5)),
+           "+-500 ms": tuple(range(-50, 51, 10))}
 PREDICTORS = ("LFP", "velocity", "smoothed spikes")
 TARGETS = ("per-bin latent", "50 ms-smoothed latent")
 
@@ -63,7 +76,7 @@ def run(seeds, lfp_models, cache, quick=False):
     from skdistill.preprocessing import SpikeSmoother
 
     n, duration = REFERENCE_SCALE["n_sessions"], REFERENCE_SCALE["duration"]
-    rows = []
+    rows, ceiling = [], []
     for lfp_model in lfp_models:
         for seed in seeds:
             if quick:
@@ -92,12 +105,71 @@ def run(seeds, lfp_models, cache, quick=False):
                                      mean_energy_share=mean_share))
             print(lfp_model, seed, {f"{r['predictor']} -> {r['target']}": round(r["explained"], 3)
                                     for r in rows[-6:]}, flush=True)
-    return rows
+            student = (_quick_student(teacher, S, L, session) if quick else
+                       load_indexed(cache, lfp_model, seed, "Distilled LFP"))
+            if student is None:
+                print(f"{lfp_model} seed {seed}: no cached student yet; part 2 skipped", flush=True)
+                continue
+            ceiling.append(dict(lfp_model=lfp_model, seed=seed,
+                                **_where_lost(S[home], L[home], y[home], s, train, evaluate,
+                                              latent, features["LFP"], student)))
+            print(lfp_model, seed, {k: round(v, 3) for k, v in ceiling[-1].items()
+                                    if isinstance(v, float)}, flush=True)
+    return rows, ceiling
 
 
-def write(rows, args):
+def _quick_student(teacher, S, L, session):
+    from sklearn.frozen import FrozenEstimator
+
+    from skdistill.estimators import DistilledLFPTransformer
+
+    train, _ = reference_split(session)
+    return DistilledLFPTransformer(FrozenEstimator(teacher), d_model=16, n_layers=1, n_heads=2,
+                                   max_epochs=1, random_state=0).fit(
+        L[train], teacher_X=S[train], session=session[train])
+
+
+def _where_lost(S, L, y, s, train, evaluate, latent, lagged_lfp, student):
+    """Part 2 for one session: ceilings, the linear student, the transformer student."""
+    from sklearn.linear_model import LinearRegression
+
+    from skdistill.evaluation import probe_r2, ridge_floor
+
+    out = {}
+    kw = dict(train=train, test=evaluate)
+    for name, lags in WINDOWS.items():
+        for modality, X in (("LFP", L), ("spikes", S)):
+            smooth = 0.05 if (lags is not None or modality == "spikes") else None
+            out[f"{modality} ridge, {name}"] = float(
+                ridge_floor(X, y, s, lags=lags, smooth=smooth, **kw).iloc[0])
+
+    def probe(Z):
+        return float(probe_r2(Z, y, s, **kw).iloc[0])
+
+    def explained(Z):
+        return float(1.0 - ((Z[evaluate] - latent[evaluate]) ** 2).sum()
+                     / ((latent[evaluate] - latent[train].mean(0)) ** 2).sum())
+
+    linear = blocked_ridge().fit(lagged_lfp[train], latent[train]).predict(lagged_lfp)
+    out["linear student: latent explained"] = explained(linear)
+    out["linear student: velocity probe"] = probe(linear)
+    Z = student.transform(L, session=s)
+    mapped = LinearRegression().fit(Z[train], latent[train]).predict(Z)
+    out["student: latent explained (as is)"] = explained(Z)
+    out["student: latent explained (linear map)"] = explained(mapped)
+    readout = LinearRegression().fit(latent[train], y[train])
+    teacher_v, student_v = readout.predict(latent), readout.predict(mapped)
+    out["student: teacher's velocity readout, corr"] = float(np.mean(
+        [np.corrcoef(teacher_v[evaluate, k], student_v[evaluate, k])[0, 1] for k in range(2)]))
+    out["student: velocity probe"] = probe(Z)
+    out["teacher: velocity probe"] = probe(latent)
+    return out
+
+
+def write(result, args):
     import pandas as pd
 
+    rows, ceiling = result
     df = pd.DataFrame(rows)
     if not len(df):
         print("no cached teacher yet: run python -m benchmarks.distillation first", flush=True)
@@ -120,7 +192,26 @@ def write(rows, args):
     share = df.groupby("seed").mean_energy_share.first()
     lines += [f"Share of the raw latent's energy in its mean over time: {share.mean():.2f} "
               f"(per seed {np.round(share.values, 2).tolist()}).", ""]
-    write_results("distillation_targets", {"config": vars(args), "rows": rows}, lines,
+    if ceiling:
+        cf = pd.DataFrame(ceiling)
+        lines += ["## Where the velocity is lost (session 0, val+test rows)", "",
+                  "Velocity R² (mean of x, y) unless marked; ridges with blocked-CV penalty on "
+                  "50 ms-smoothed features (the same-bin LFP ridge unsmoothed, as in the main "
+                  "table); *linear student*: ridge from the +-100 ms lagged LFP to the teacher "
+                  "latent, then the per-bin OLS probe; *latent explained*: share of the teacher "
+                  "latent's time-varying variance; *teacher's velocity readout, corr*: the OLS "
+                  "map from teacher latent to velocity applied to the student's linearly mapped "
+                  "latent, correlated with the same map on the teacher (mean over x, y).", ""]
+        for lfp_model, part in cf.groupby("lfp_model", sort=False):
+            lines += [f"### LFP model `{lfp_model}` (seeds {sorted(set(part.seed))})", "",
+                      "| quantity | value |", "|---|---|"]
+            for col in [c for c in cf.columns if c not in ("lfp_model", "seed")]:
+                v = part[col]
+                lines.append(f"| {col} | " + (f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1
+                                               else f"{v.mean():.3f}") + " |")
+            lines.append("")
+    write_results("distillation_targets", {"config": vars(args), "rows": rows,
+                                           "ceiling": ceiling}, lines,
                   quick=args.quick, out=args.out)
 
 
