@@ -162,10 +162,14 @@ _SCRIPT = textwrap.dedent("""
     cbs = [TrainingCheckpoint(sys.argv[1])]
     if int(sys.argv[2]):
         cbs.append(KillAt())  # after the checkpoint callback has written the epoch
+    stop = dict(early_stopping=True, patience=2, lr=float(sys.argv[5])) if len(sys.argv) > 4 else {}
     est = MaskedSpikeTransformer(segment_length=20, patch_size=4, d_model=16, n_layers=1,
-                                 n_heads=2, decoder_width=8, batch_size=16, max_epochs=5,
-                                 random_state=0, device="cpu", callbacks=cbs).fit(X)
+                                 n_heads=2, decoder_width=8, batch_size=16,
+                                 max_epochs=int(sys.argv[4]) if stop else 5,
+                                 random_state=0, device="cpu", callbacks=cbs, **stop).fit(X)
     torch.save({k: v for k, v in est.module_.state_dict().items()}, sys.argv[3])
+    torch.save({"valid_loss": [h["valid_loss"] for h in est.history_]} if stop else {},
+               sys.argv[3] + ".history")
 """)
 
 
@@ -334,3 +338,31 @@ def test_save_stores_callbacks_as_none(tmp_path):
                                  **SMALL).fit(X)
     est.save(tmp_path / "m.pt")
     assert MaskedSpikeTransformer.load(tmp_path / "m.pt").callbacks is None
+
+
+def test_a_killed_run_with_early_stopping_resumes_its_patience_and_best_weights(tmp_path):
+    # killed after epoch 3 of a run whose best epoch came earlier: the resumed run must count
+    # the misses before the kill and restore the pre-kill best weights, as the straight run does
+    script = tmp_path / "train.py"
+    script.write_text(_SCRIPT)
+    extra = ["12", "0.03"]  # max_epochs, lr (a noisy validation curve: early stopping acts)
+    straight = subprocess.run([sys.executable, str(script), str(tmp_path / "fresh"), "0",
+                               str(tmp_path / "straight.pt"), *extra], capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    valid = torch.load(str(tmp_path / "straight.pt") + ".history", weights_only=False)["valid_loss"]
+    assert len(valid) < 12  # early stopping ended the straight run
+    best = int(np.argmin(valid))
+    assert best < 3 <= len(valid)  # the best epoch is before the kill and the run outlives it
+    killed = subprocess.run([sys.executable, str(script), str(tmp_path / "ck"), "3",
+                             str(tmp_path / "never.pt"), *extra], capture_output=True)
+    assert killed.returncode != 0
+    state = torch.load(tmp_path / "ck" / "state.pt", weights_only=True)
+    assert state["early_stopping"]["early_stopping"]["best_weights"] is not None
+    resumed = subprocess.run([sys.executable, str(script), str(tmp_path / "ck"), "0",
+                              str(tmp_path / "resumed.pt"), *extra], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(str(tmp_path / "resumed.pt") + ".history", weights_only=False)["valid_loss"] == valid
+    a = torch.load(tmp_path / "resumed.pt", weights_only=True)
+    b = torch.load(tmp_path / "straight.pt", weights_only=True)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)

@@ -192,8 +192,10 @@ def _fingerprint(net, dataset):
 class TrainingCheckpoint(Callback):
     """Write the whole training state after every epoch and resume from it.
 
-    ``dirname/state.pt`` holds the weights, the optimizer, the history and the random generators
-    (torch's and the training windows'), written atomically at the end of each epoch. When a fit
+    ``dirname/state.pt`` holds the weights, the optimizer, the history, the random generators
+    (torch's and the training windows') and the state of every early-stopping callback (its
+    patience count, best score and best weights), written atomically at the end of each epoch.
+    When a fit
     starts and the file exists for the same model, data and training settings, training resumes
     after its last epoch and ends with the same weights as an uninterrupted run with the same
     ``random_state``. A file written for anything else is ignored (and overwritten).
@@ -233,6 +235,16 @@ class TrainingCheckpoint(Callback):
         if state.get("window_rng") is not None and hasattr(X, "set_rng_state"):
             X.set_rng_state(state["window_rng"])
         net.resumed_epochs_ = len(state["history"])
+        # early stopping resumes with its patience count and best weights (its own
+        # on_train_begin, which runs before a user callback's, has just reset them)
+        stoppers = _early_stoppers(net)
+        for name, saved in (state.get("early_stopping") or {}).items():
+            if name in stoppers:
+                cb = stoppers[name]
+                cb.misses_ = int(saved["misses"])
+                cb.dynamic_threshold_ = float(saved["threshold"])
+                cb.best_epoch_ = int(saved["best_epoch"])
+                cb.best_model_weights_ = saved.get("best_weights")
 
     def on_epoch_end(self, net, dataset_train=None, **kwargs):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,6 +256,10 @@ class TrainingCheckpoint(Callback):
             "torch_rng": torch.get_rng_state(),
             "window_rng": (dataset_train.rng_state() if hasattr(dataset_train, "rng_state")
                            else None),
+            "early_stopping": {
+                name: {"misses": int(cb.misses_), "threshold": float(cb.dynamic_threshold_),
+                       "best_epoch": int(cb.best_epoch_), "best_weights": cb.best_model_weights_}
+                for name, cb in _early_stoppers(net).items() if hasattr(cb, "misses_")},
         }
         tmp = self.path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -251,6 +267,12 @@ class TrainingCheckpoint(Callback):
 
     def on_train_end(self, net, **kwargs):
         net.resumed_epochs_ = 0
+
+
+def _early_stoppers(net):
+    """``{name: EarlyStopping}`` among the net's initialized callbacks."""
+    return {name: cb for name, cb in getattr(net, "callbacks_", [])
+            if isinstance(cb, EarlyStopping)}
 
 
 def _needs_validation(callbacks):
