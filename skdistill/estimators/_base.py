@@ -193,7 +193,7 @@ class TrainingCheckpoint(Callback):
     """Write the whole training state after every epoch and resume from it.
 
     ``dirname/state.pt`` holds the weights, the optimizer, the history, the random generators
-    (torch's and the training windows') and the state of every early-stopping callback (its
+    (torch's CPU and CUDA ones and the training windows') and the state of every early-stopping callback (its
     patience count, best score and best weights), written atomically at the end of each epoch.
     When a fit
     starts and the file exists for the same model, data and training settings, training resumes
@@ -232,6 +232,10 @@ class TrainingCheckpoint(Callback):
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history = History(from_storable(state["history"]))
         torch.set_rng_state(state["torch_rng"])
+        cuda_rng = state.get("cuda_rng")
+        if cuda_rng is not None and torch.cuda.is_available() \
+                and len(cuda_rng) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_rng)
         if state.get("window_rng") is not None and hasattr(X, "set_rng_state"):
             X.set_rng_state(state["window_rng"])
         net.resumed_epochs_ = len(state["history"])
@@ -254,6 +258,7 @@ class TrainingCheckpoint(Callback):
             "optimizer": net.optimizer_.state_dict(),
             "history": to_storable(net.history.to_list()),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "window_rng": (dataset_train.rng_state() if hasattr(dataset_train, "rng_state")
                            else None),
             "early_stopping": {
