@@ -16,7 +16,6 @@ import numbers
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 from skorch.callbacks import Callback, EpochScoring, GradientNormClipping, LRScheduler
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
@@ -35,6 +34,7 @@ from skdistill.estimators._common import (
     seeded,
 )
 from skdistill.estimators._electrodes import COORD_RANGE_MM, ElectrodeLayout, tables_to_plain
+from skdistill.estimators._windows import holdout_rows
 from skdistill.spatial._scales import get_scale
 from skdistill.nn._barista import (
     BaristaClassifierModule,
@@ -99,21 +99,6 @@ class _EMATarget(Callback):
                 self.step_ = getattr(self, "per_epoch_", 0) * getattr(net, "resumed_epochs_", 0)
             net.module_.update_target(self.current())
             self.step_ += 1
-
-
-def holdout_segments(session, fraction):
-    """Segments held out for validation: the last ``ceil(fraction * n)`` of each session, in
-    their order in ``X`` (chronological when segments are in recording order), while at least one
-    stays for training. Never random segments: neighbouring segments share slow state."""
-    held = np.zeros(len(session), dtype=bool)
-    if fraction <= 0:
-        return held
-    for label in pd.unique(session):
-        rows = np.flatnonzero(session == label)
-        k = int(np.ceil(fraction * len(rows)))
-        if 1 <= k < len(rows):
-            held[rows[-k:]] = True
-    return held
 
 
 def _split_inputs(arrays, held, y=None):
@@ -407,7 +392,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         self.n_features_in_ = int(np.shape(X)[1])
         self.sessions_ = np.array(list(inputs.n_channels), dtype=object)
         self.device_ = resolve_device(self.device)
-        held = holdout_segments(inputs.session, self.validation_fraction)
+        held = holdout_rows(inputs.session, self.validation_fraction, 1)  # a row is a segment
         train, valid = _split_inputs(inputs.arrays, held)
         start = time.perf_counter()
         with seeded(self.random_state):
@@ -768,7 +753,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
                     {"x": arrays.pop("x"), "channel_mask": arrays["channel_mask"]},
                     max(self.batch_size, 64), self.device_)
                 inputs.arrays = arrays
-            held = holdout_segments(inputs.session, self.validation_fraction)
+            held = holdout_rows(inputs.session, self.validation_fraction, 1)  # a row is a segment
             train, valid = _split_inputs(inputs.arrays, held, labels)
             net = self._make_net(
                 module, valid_set=valid, criterion=torch.nn.CrossEntropyLoss,

@@ -61,7 +61,8 @@ def holdout_rows(session, fraction, segment_length):
     Each run gives its last ``ceil(fraction * n)`` rows (at least one window of
     ``segment_length``) when what stays for training still holds a window; shorter runs give
     none. Never random rows: neighbouring 10 ms bins are nearly identical, so a random split
-    would score memorisation as generalisation.
+    would score memorisation as generalisation. BaRISTA, whose rows are whole segments, calls it
+    with ``segment_length=1``: the last segments of each session run.
     """
     held = np.zeros(len(session), dtype=bool)
     if fraction <= 0:
