@@ -176,3 +176,25 @@ def test_check_target_explains_string_targets():
     with pytest.raises(ValueError, match="y contains NaN"):
         check_target([1.0, np.nan])
     np.testing.assert_array_equal(check_target([1, 2]), [1.0, 2.0])
+
+
+def test_nan_column_checks_hold_across_blocks_of_rows(monkeypatch):
+    # the checks run in blocks of rows; an absent channel spanning blocks passes, a channel
+    # NaN in one block only of its session is caught, with the session's whole NaN count
+    import skdistill.data as data
+
+    monkeypatch.setattr(data, "_CHECK_BLOCK_ROWS", 7)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    s = np.array(["a"] * 10 + ["b"] * 20 + ["a"] * 10, dtype=object)
+    X[s == "b", 2] = np.nan  # absent from all of b, across three blocks
+    Xc, sc = data.check_continuous(X, s)
+    assert Xc.shape == (40, 4) and list(sc[:2]) == ["a", "a"]
+    bad = X.copy()
+    bad[[3, 4, 35], 1] = np.nan  # present in a, NaN in a few of a's rows in two blocks
+    with pytest.raises(ValueError, match=r"3 NaN value\(s\) inside channel column 1 of session 'a'"):
+        data.check_continuous(bad, s)
+    gone = X.copy()
+    gone[s == "b"] = np.nan
+    with pytest.raises(ValueError, match="no present channel in session 'b'"):
+        data.check_continuous(gone, s)
