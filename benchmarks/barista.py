@@ -47,6 +47,10 @@ REFERENCE = {
 }
 
 
+#: bands of the "all bands" hand-made baseline (Hz)
+HAND_BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 70.0), (70.0, 150.0))
+
+
 def band_power(X, sampling_rate, band=(70.0, 150.0)):
     """Per-channel log power in ``band`` (Welch), padding channels dropped: (n, n_channels)."""
     from scipy.signal import welch
@@ -211,6 +215,14 @@ def run(args, cache):
         results["band_power"] += [{"subject": s, "seed": k,
                                    "auroc": fold_probe(hg, test.y, folds[s][k % args.folds])}
                                   for k in args.ft_seeds]
+        # hand-made low-frequency and all-band features (what the auditory model adds)
+        feats = {"1-8 Hz": band_power(test.X, test.sampling_rate, (1.0, 8.0)),
+                 "all bands": np.concatenate([band_power(test.X, test.sampling_rate, b) for b in
+                                              HAND_BANDS], axis=1)}
+        for name, F in feats.items():
+            results.setdefault("hand_features", {}).setdefault(name, []).extend(
+                {"subject": s, "seed": k, "auroc": fold_probe(F, test.y, folds[s][k % args.folds])}
+                for k in args.ft_seeds)
     def random_init(encoding):
         """Fine-tuning from random init (no pretraining: nothing frozen), once per encoding."""
         if encoding in results["random_init"]:
@@ -303,6 +315,8 @@ def write(results, args):
               for c, v in results["frozen"].items()}
     rand = {e: summary([r["auroc"] for r in v]) for e, v in results["random_init"].items()}
     band = summary([r["auroc"] for r in results["band_power"]])
+    hand = {k: summary([r["auroc"] for r in v])
+            for k, v in results.get("hand_features", {}).items()}
     null = summary([r["auroc"] for r in results["null"]]) if results["null"] else None
     gain = {c: summary(_paired(results["finetuned"][c], results["random_init"][c.split("+")[0]]))
             for c in results["finetuned"] if c.split("+")[0] in results["random_init"]
@@ -333,7 +347,7 @@ def write(results, args):
     payload = {"config": {k: (str(v) if k == "out" else v) for k, v in vars(args).items()},
                "finetuned_auroc": ft, "frozen_probe_auroc": frozen, "random_init_auroc": rand,
                "pretrained_minus_random": gain, "by_encoding": by_enc,
-               "parcel_minus_channel": contrast, "band_power_auroc": band, "null_auroc": null,
+               "parcel_minus_channel": contrast, "band_power_auroc": band, "hand_features_auroc": hand, "null_auroc": null,
                "targets": targets, "reference_auc": REFERENCE, "raw": results}
 
     fig, ax = plt.subplots(figsize=(5.4, 4.4))
@@ -395,6 +409,8 @@ def write(results, args):
                      f"{cell_text(frozen[c]['token energy'])} | {gtxt} |")
     lines += ["", "## Baselines and controls", "", "| | ROC-AUC mean ± s.e.m. |", "|---|---|",
               f"| per-channel log 70-150 Hz power + logistic regression | {cell_text(band)} |"]
+    for k, g in hand.items():
+        lines.append(f"| per-channel log power, {k} + logistic regression | {cell_text(g)} |")
     if null:
         lines.append(f"| null control: {args.null_cell} fine-tuned on circularly shifted labels "
                      f"| {cell_text(null)} |")
@@ -409,6 +425,11 @@ def write(results, args):
     for e, v in targets["pretrained >= random + 0.05 in every encoding"].items():
         lines.append(f"* pretrained - random init, {e} encoding (mean over masking scales): "
                      f"{v:+.3f} ({'met' if v >= 0.05 else 'not met'}).")
+    for k, g in contrast.items():
+        lines.append(f"* {k}: {g['mean']:+.3f}, 95 % CI [{g['ci95'][0]:+.3f}, "
+                     f"{g['ci95'][1]:+.3f}] (n = {g['n']}).")
+    if not contrast:
+        lines.append("* parcel - channel difference: not measured (needs both encodings).")
     pretrain_s = [r["fit_time"] for r in results["pretrain"].values()]
     lines += ["", f"Pretraining: {np.mean(pretrain_s):.0f} s per cell; fine-tuning: "
               f"{np.mean(results['finetune_seconds']):.1f} s per run "
