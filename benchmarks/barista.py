@@ -47,6 +47,10 @@ REFERENCE = {
 }
 
 
+#: bands of the "all bands" hand-made baseline (Hz)
+HAND_BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 70.0), (70.0, 150.0))
+
+
 def band_power(X, sampling_rate, band=(70.0, 150.0)):
     """Per-channel log power in ``band`` (Welch), padding channels dropped: (n, n_channels)."""
     from scipy.signal import welch
@@ -71,17 +75,32 @@ def summary(values):
             "median": float(np.median(values)), "n": n, "values": [float(v) for v in values]}
 
 
-def reference_folds(y, session, n_folds):
+def reference_folds(y, session, n_folds, max_train=None):
     """``[(train, valid, test)]`` row indices: ChronologicalFolds' test blocks, the two buffers
-    around each as validation (the reference's [val | test | val] window), the rest training."""
+    around each as validation (the reference's [val | test | val] window), the rest training.
+
+    ``max_train`` keeps at most that many training rows, evenly spaced over the training part
+    of the session: a long held-out session gives large test and validation blocks (10 % each)
+    while the fine-tuning cost stays that of ``max_train`` segments.
+    """
     from skdistill.model_selection import ChronologicalFolds
 
     cv = ChronologicalFolds(n_splits=n_folds, test_fraction=0.1, buffer_fraction=0.05)
     out = []
     for train, test in cv.split(np.zeros((len(y), 1)), y, groups=session):
         valid = np.setdiff1d(np.arange(len(y)), np.concatenate([train, test]))
-        out.append((np.sort(train), np.sort(valid), np.sort(test)))
+        train = np.sort(train)
+        if max_train is not None and len(train) > max_train:
+            train = train[np.linspace(0, len(train) - 1, max_train).round().astype(int)]
+        out.append((train, np.sort(valid), np.sort(test)))
     return out
+
+
+def cohort_key(cohort_kw):
+    """The cohort arguments as a cache key, without ``response_model="high_gamma"`` (the only
+    model before the option existed), so that runs on the earlier model keep their entries."""
+    return {k: v for k, v in cohort_kw.items()
+            if not (k == "response_model" and v == "high_gamma")}
 
 
 def _auroc(y, score):
@@ -148,7 +167,8 @@ def run(args, cache):
     from skdistill.datasets import make_ieeg_cohort
     from skdistill.evaluation import circular_shift
 
-    cohort_kw = dict(max_channels=args.max_channels, effect_size=args.effect_size)
+    cohort_kw = dict(max_channels=args.max_channels, effect_size=args.effect_size,
+                     response_model=args.response_model)
     pre_kw = dict(max_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,
                   ema_momentum=args.ema_momentum, ema_schedule=args.ema_schedule,
                   mask_ratio=args.mask_ratio, normalize_targets=args.normalize_targets)
@@ -159,12 +179,13 @@ def run(args, cache):
                              random_state=seed, **cohort_kw)
     tests = {s: make_ieeg_cohort(subjects=[s], n_segments=args.heldout_segments,
                                  random_state=seed, **cohort_kw) for s in args.heldout_subjects}
-    folds = {s: reference_folds(t.y, t.session, args.folds) for s, t in tests.items()}
+    folds = {s: reference_folds(t.y, t.session, args.folds, args.finetune_train_segments)
+             for s, t in tests.items()}
     # a str (not object) array: the model cache hashes array bytes, and object arrays hash as
     # pointers (a new key in every process; see the report of issue 13)
     meta_train = dict(session=np.asarray(train.session, dtype=str), electrodes=train.electrodes)
-    data = {"cohort": cohort_kw, "subjects": list(args.pretrain_subjects), "seed": seed,
-            "n_segments": args.pretrain_segments}
+    data = {"cohort": cohort_key(cohort_kw), "subjects": list(args.pretrain_subjects),
+            "seed": seed, "n_segments": args.pretrain_segments}
     results = {"finetuned": {}, "frozen": {}, "random_init": {}, "band_power": [], "null": [],
                "pretrain": {}, "finetune_seconds": []}
 
@@ -178,6 +199,8 @@ def run(args, cache):
                 config = {"name": name, "subject": s, "seed": k, "ft": ft_kw, "data": data,
                           "pre": pre_kw if source.max_epochs else {"init": source.get_params()},
                           "heldout": args.heldout_segments, "folds": args.folds,
+                          **({} if args.finetune_train_segments is None else
+                             {"max_train": args.finetune_train_segments}),
                           "null": labels_for is not None}
                 if args.cached_only and not _memo_exists(cache, "barista_finetune", config):
                     continue
@@ -192,6 +215,14 @@ def run(args, cache):
         results["band_power"] += [{"subject": s, "seed": k,
                                    "auroc": fold_probe(hg, test.y, folds[s][k % args.folds])}
                                   for k in args.ft_seeds]
+        # hand-made low-frequency and all-band features (what the auditory model adds)
+        feats = {"1-8 Hz": band_power(test.X, test.sampling_rate, (1.0, 8.0)),
+                 "all bands": np.concatenate([band_power(test.X, test.sampling_rate, b) for b in
+                                              HAND_BANDS], axis=1)}
+        for name, F in feats.items():
+            results.setdefault("hand_features", {}).setdefault(name, []).extend(
+                {"subject": s, "seed": k, "auroc": fold_probe(F, test.y, folds[s][k % args.folds])}
+                for k in args.ft_seeds)
     def random_init(encoding):
         """Fine-tuning from random init (no pretraining: nothing frozen), once per encoding."""
         if encoding in results["random_init"]:
@@ -284,6 +315,8 @@ def write(results, args):
               for c, v in results["frozen"].items()}
     rand = {e: summary([r["auroc"] for r in v]) for e, v in results["random_init"].items()}
     band = summary([r["auroc"] for r in results["band_power"]])
+    hand = {k: summary([r["auroc"] for r in v])
+            for k, v in results.get("hand_features", {}).items()}
     null = summary([r["auroc"] for r in results["null"]]) if results["null"] else None
     gain = {c: summary(_paired(results["finetuned"][c], results["random_init"][c.split("+")[0]]))
             for c in results["finetuned"] if c.split("+")[0] in results["random_init"]
@@ -314,7 +347,7 @@ def write(results, args):
     payload = {"config": {k: (str(v) if k == "out" else v) for k, v in vars(args).items()},
                "finetuned_auroc": ft, "frozen_probe_auroc": frozen, "random_init_auroc": rand,
                "pretrained_minus_random": gain, "by_encoding": by_enc,
-               "parcel_minus_channel": contrast, "band_power_auroc": band, "null_auroc": null,
+               "parcel_minus_channel": contrast, "band_power_auroc": band, "hand_features_auroc": hand, "null_auroc": null,
                "targets": targets, "reference_auc": REFERENCE, "raw": results}
 
     fig, ax = plt.subplots(figsize=(5.4, 4.4))
@@ -347,11 +380,12 @@ def write(results, args):
         f"Generated by `python -m benchmarks.barista` in {results['elapsed_seconds'] / 60:.1f} min"
         f" (1 torch thread, 2 shared cores). Pretrain on sub-{args.pretrain_subjects} "
         f"({args.pretrain_segments} segments each, {args.max_channels} contacts, effect_size "
-        f"{args.effect_size:g}), pretraining seed {args.pretrain_seed}, {args.pretrain_epochs} "
+        f"{args.effect_size:g}, response_model {args.response_model!r}), pretraining seed {args.pretrain_seed}, {args.pretrain_epochs} "
         f"epochs = {results['pretrain_steps']} steps of batch {args.batch_size} (lr {args.lr:g}, "
         f"EMA {args.ema_momentum:g} {args.ema_schedule}, mask ratio {args.mask_ratio:g}, "
         f"normalized targets {args.normalize_targets}). Fine-tune on held-out "
-        f"sub-{args.heldout_subjects} ({args.heldout_segments} segments each): frozen tokenizer,"
+        f"sub-{args.heldout_subjects} ({args.heldout_segments} segments each; per fold "
+        f"{_block_sizes(args)}): frozen tokenizer,"
         f" token-weight head, {args.finetune_epochs} epochs, batch {args.finetune_batch_size}, "
         "best validation ROC-AUC epoch kept, reference chronological folds (seed k on fold k). "
         f"Test ROC-AUC, mean ± s.e.m. over {n} runs ({len(args.heldout_subjects)} subjects x "
@@ -375,6 +409,8 @@ def write(results, args):
                      f"{cell_text(frozen[c]['token energy'])} | {gtxt} |")
     lines += ["", "## Baselines and controls", "", "| | ROC-AUC mean ± s.e.m. |", "|---|---|",
               f"| per-channel log 70-150 Hz power + logistic regression | {cell_text(band)} |"]
+    for k, g in hand.items():
+        lines.append(f"| per-channel log power, {k} + logistic regression | {cell_text(g)} |")
     if null:
         lines.append(f"| null control: {args.null_cell} fine-tuned on circularly shifted labels "
                      f"| {cell_text(null)} |")
@@ -389,6 +425,11 @@ def write(results, args):
     for e, v in targets["pretrained >= random + 0.05 in every encoding"].items():
         lines.append(f"* pretrained - random init, {e} encoding (mean over masking scales): "
                      f"{v:+.3f} ({'met' if v >= 0.05 else 'not met'}).")
+    for k, g in contrast.items():
+        lines.append(f"* {k}: {g['mean']:+.3f}, 95 % CI [{g['ci95'][0]:+.3f}, "
+                     f"{g['ci95'][1]:+.3f}] (n = {g['n']}).")
+    if not contrast:
+        lines.append("* parcel - channel difference: not measured (needs both encodings).")
     pretrain_s = [r["fit_time"] for r in results["pretrain"].values()]
     lines += ["", f"Pretraining: {np.mean(pretrain_s):.0f} s per cell; fine-tuning: "
               f"{np.mean(results['finetune_seconds']):.1f} s per run "
@@ -403,12 +444,29 @@ def write(results, args):
     return payload
 
 
+def _block_sizes(args):
+    """'train T, validation V, test N segments' of the reference folds for these arguments."""
+    y = np.zeros(args.heldout_segments, dtype=int)
+    y[::2] = 1
+    train, valid, test = reference_folds(y, np.zeros(len(y)), args.folds,
+                                         args.finetune_train_segments)[0]
+    return f"train {len(train)}, validation {len(valid)}, test {len(test)} segments"
+
+
 def main(argv=None):
     parser = make_parser(__doc__, seeds=(0,), quick_help="2 cells, tiny cohort, 1 epoch")
     parser.add_argument("--pretrain-subjects", type=int, nargs="+", default=[1, 2, 3, 4])
     parser.add_argument("--heldout-subjects", type=int, nargs="+", default=[5, 6])
     parser.add_argument("--pretrain-segments", type=int, default=120)
-    parser.add_argument("--heldout-segments", type=int, default=160)
+    parser.add_argument("--heldout-segments", type=int, default=600,
+                        help="segments per held-out subject: 600 gives 60-segment test and "
+                        "validation blocks per fold (160 gave 16: single-fold AUROC +-0.15)")
+    parser.add_argument("--finetune-train-segments", type=int, default=160,
+                        help="at most this many training segments per fold, evenly spaced "
+                        "(keeps fine-tuning cost fixed as --heldout-segments grows; 0 = all)")
+    parser.add_argument("--response-model", default="auditory",
+                        choices=["auditory", "high_gamma"],
+                        help="the cohort's response model (high_gamma: the earlier one)")
     parser.add_argument("--max-channels", type=int, default=24)
     parser.add_argument("--effect-size", type=float, default=2.0,
                         help="simulator's high-gamma response (1 = background power)")
@@ -435,6 +493,8 @@ def main(argv=None):
                         help="only the random-init fine-tuning and band-power baselines (they do "
                         "not depend on the pretraining recipe; cached for the full run)")
     args = parse_args(parser, argv)
+    if not args.finetune_train_segments:
+        args.finetune_train_segments = None
     if args.quick:
         args.pretrain_segments, args.heldout_segments, args.max_channels = 16, 60, 8
         args.pretrain_epochs, args.finetune_epochs = 1, 2

@@ -29,6 +29,7 @@ Run ``python -m benchmarks.barista_diagnostics`` (about 20 min on one shared cor
 from __future__ import annotations
 
 import copy
+import json
 import time
 
 import numpy as np
@@ -181,6 +182,157 @@ def cohort_statistics(seed, n_segments, cohort_kw):
     return out
 
 
+def _onset_average(X, onsets, keep, fs, before=0.1, after=0.5):
+    """Onset-locked average (n_channels, n_lags) over the segments ``keep`` with an onset."""
+    lo, hi = int(round(before * fs)), int(round(after * fs))
+    epochs = [X[k, :, int(round(o * fs)) - lo: int(round(o * fs)) + hi]
+              for k, o in enumerate(onsets) if keep[k] and int(round(o * fs)) >= lo
+              and int(round(o * fs)) + hi <= X.shape[-1]]
+    return np.mean(epochs, axis=0), len(epochs)
+
+
+def auditory_statistics(seed, n_segments, cohort_kw, subjects=(1, 2, 3, 4, 5)):
+    """Model-free statistics of ``response_model="auditory"`` against ``"high_gamma"``.
+
+    Same seed for both models: their difference is the low-frequency auditory part exactly
+    (the streams of every other component are shared). Returns a dict (see ``write_cohort``).
+    """
+    from scipy.signal import welch
+
+    from skdistill.datasets import make_ieeg_cohort
+
+    kw = dict(subjects=list(subjects), n_segments=n_segments, random_state=seed, **cohort_kw)
+    aud = make_ieeg_cohort(**kw)
+    old = make_ieeg_cohort(response_model="high_gamma", **kw)
+    fs = aud.sampling_rate
+    out = {"band_auc_single_channel": {}, "band_auc_null": {}}
+    null = make_ieeg_cohort(task=None, **kw)
+    groups = {"responsive (response_weight > 0.3)": lambda t: t["response_weight"] > 0.3,
+              "low-frequency only (evoked_weight > 0.3, response_weight <= 0.3)":
+                  lambda t: (t["evoked_weight"] > 0.3) & (t["response_weight"] <= 0.3),
+              "other (evoked_weight 0)": lambda t: t["evoked_weight"] == 0}
+    for model, c in (("auditory", aud), ("high_gamma", old), ("auditory, task=None", null)):
+        table_out = out["band_auc_single_channel"].setdefault(model, {})
+        for gname, pick in groups.items():
+            row = {}
+            for name, band in BANDS.items():
+                vals = []
+                for sess, table in aud.electrodes.items():
+                    rows = c.session == sess
+                    idx = np.flatnonzero(pick(table).to_numpy())
+                    if not len(idx):
+                        continue
+                    feats = band_power(c.X[rows][:, : len(table)], fs, band)
+                    # single channels (at most 12 per session, evenly spread)
+                    for i in idx[np.linspace(0, len(idx) - 1, min(12, len(idx))).astype(int)]:
+                        vals.append(probe_auc(feats[:, [i]], c.y[rows], c.session[rows],
+                                              n_splits=5))
+                row[name] = float(np.mean(vals)) if vals else float("nan")
+            table_out[gname] = row
+    # share of variance of the low-frequency part, and its single-trial size
+    share = {"speech": [], "other": []}
+    peak = []
+    corr = {"speech": [], "none": []}
+    for sess, table in aud.electrodes.items():
+        rows = aud.session == sess
+        n = len(table)
+        X = aud.X[rows][:, :n].astype(np.float64)
+        lf = X - old.X[rows][:, :n]
+        sound = aud.sound[rows]
+        onset = aud.sound_onset[rows]
+        w = table["response_weight"].to_numpy()
+        resp = np.flatnonzero(w > 0.3)
+        if not len(resp):
+            continue
+        for kind in share:
+            k = sound == kind
+            if k.any():
+                share[kind].append(float(lf[k][:, resp].var(axis=-1).mean()
+                                         / X[k][:, resp].var(axis=-1).mean()))
+        sd = X[sound == "none"][:, resp].std(axis=-1).mean(axis=0)  # contact sd, silence
+        lo = int(0.5 * fs)
+        for k in np.flatnonzero(sound == "speech"):
+            o = int(round(onset[k] * fs))
+            peak.append(float(np.median(np.abs(lf[k, resp, o:o + lo]).max(axis=-1) / sd)))
+        shafts = table["shaft"].to_numpy()
+        pairs = [(i, j) for a, i in enumerate(resp) for j in resp[a + 1:] if shafts[i] != shafts[j]]
+        if pairs:
+            low = _bandpass(X, fs, (1, 8))
+            for kind in corr:
+                corr[kind].append(_pair_corr(low[sound == kind], pairs[:300]))
+    out["lf_variance_share_responsive"] = {k: float(np.mean(v)) for k, v in share.items()}
+    out["onset_peak_over_sd"] = float(np.median(peak))
+    out["lf_pair_correlation_responsive"] = {k: float(np.nanmean(v)) for k, v in corr.items()}
+    # cross-subject: speech-onset-locked averages (1-20 Hz) of the full signal, sub-1 vs sub-2
+    avgs = {}
+    for sess in ("sub-1", "sub-2"):
+        table = aud.electrodes[sess]
+        rows = aud.session == sess
+        X = _bandpass(aud.X[rows][:, : len(table)].astype(np.float64), fs, (1, 20))
+        avg, n_ep = _onset_average(X, aud.sound_onset[rows], aud.sound[rows] == "speech", fs)
+        keep = table["evoked_weight"].to_numpy() > 0.3
+        avgs[sess] = (table["parcel"].to_numpy()[keep], avg[keep], n_ep)
+    (pa, ea, na), (pb, eb, nb) = avgs["sub-1"], avgs["sub-2"]
+    r = np.array([[np.corrcoef(x, y)[0, 1] for y in eb] for x in ea])
+    same = pa[:, None] == pb[None, :]
+    out["cross_subject_evoked_corr"] = {
+        "same parcel": float(r[same].mean()) if same.any() else float("nan"),
+        "different parcel": float(r[~same].mean()) if (~same).any() else float("nan"),
+        "n same-parcel pairs": int(same.sum()), "n different-parcel pairs": int((~same).sum()),
+        "speech onsets averaged": [int(na), int(nb)]}
+    out["n_segments"], out["seed"], out["subjects"] = n_segments, seed, list(subjects)
+    return out
+
+
+def write_cohort(stats, elapsed, args):
+    """``barista_cohort.{json,md}``: the model-free table of the auditory response model."""
+    lines = [
+        "# The simulated cohort's response models, model-free (issue 13)",
+        "",
+        f"Generated by `python -m benchmarks.barista_diagnostics --cohort-only` in "
+        f"{elapsed / 60:.1f} min: subjects {stats['subjects']}, every contact, "
+        f"{stats['n_segments']} segments each, seed {stats['seed']}, effect_size "
+        f"{args.effect_size:g}. No model is trained; both models from the same seed (their "
+        "difference is exactly the low-frequency auditory part).",
+        "",
+        "## Single-channel AUROC of log band power (Welch; 5 chronological folds; mean over up "
+        "to 12 contacts per session and group)",
+        "",
+        "| model | contacts | " + " | ".join(BANDS) + " |",
+        "|---|---|" + "---|" * len(BANDS),
+    ]
+    for model, groups in stats["band_auc_single_channel"].items():
+        for g, row in groups.items():
+            lines.append(f"| {model} | {g} | " + " | ".join(f"{row[b]:.3f}" for b in BANDS)
+                         + " |")
+    sh, cc, xs = (stats["lf_variance_share_responsive"], stats["lf_pair_correlation_responsive"],
+                  stats["cross_subject_evoked_corr"])
+    lines += [
+        "",
+        "## Size and sharing of the low-frequency part (responsive contacts)",
+        "",
+        "| statistic | value |",
+        "|---|---|",
+        f"| share of a responsive contact's variance in the low-frequency auditory part, speech "
+        f"segments | {sh['speech']:.3f} |",
+        f"| same, segments with a non-speech sound | {sh['other']:.3f} |",
+        f"| single-trial peak of the onset potential (0-0.5 s after onset) / contact sd in "
+        f"silence, median | {stats['onset_peak_over_sd']:.2f} |",
+        f"| 1-8 Hz waveform correlation, responsive contacts on different shafts, speech | "
+        f"{cc['speech']:.3f} |",
+        f"| same, silent segments | {cc['none']:.3f} |",
+        f"| speech-onset-locked average (1-20 Hz), sub-1 vs sub-2 contacts with evoked_weight > "
+        f"0.3: correlation, same parcel ({xs['n same-parcel pairs']} pairs) | "
+        f"{xs['same parcel']:.3f} |",
+        f"| same, different parcels ({xs['n different-parcel pairs']} pairs) | "
+        f"{xs['different parcel']:.3f} |",
+        "",
+    ]
+    payload = {"config": {k: str(v) for k, v in vars(args).items()}, "statistics": stats,
+               "elapsed_seconds": elapsed}
+    write_results("barista_cohort", payload, lines, quick=args.quick, out=args.out)
+
+
 # --------------------------------------------------------------------------- part 2
 
 
@@ -255,11 +407,24 @@ class ProbeCurve(Callback):
 
 
 
+def _model_kw(args):
+    """``response_model`` for make_ieeg_cohort."""
+    return {"response_model": getattr(args, "response_model", "auditory")}
+
+
+def cache_cohort_kw(cohort_kw):
+    """The cohort arguments as a cache key: without ``response_model="high_gamma"`` (the only
+    model before the option existed), so the earlier runs' cache entries stay reachable."""
+    return {k: v for k, v in cohort_kw.items()
+            if not (k == "response_model" and v == "high_gamma")}
+
+
 def learning_curves(args, cache, seed, configs):
     from skdistill import BaristaTransformer
     from skdistill.datasets import make_ieeg_cohort
 
-    cohort_kw = dict(max_channels=args.max_channels, effect_size=args.effect_size)
+    cohort_kw = dict(max_channels=args.max_channels, effect_size=args.effect_size,
+                     **_model_kw(args))
     train = make_ieeg_cohort(subjects=[1, 2, 3, 4], n_segments=args.pretrain_segments,
                              random_state=seed, **cohort_kw)
     test = make_ieeg_cohort(subjects=[5], n_segments=args.heldout_segments, random_state=seed,
@@ -268,7 +433,7 @@ def learning_curves(args, cache, seed, configs):
     # pointers (a new key in every process; see the report of issue 13)
     meta_train = dict(session=np.asarray(train.session, dtype=str), electrodes=train.electrodes)
     meta_test = dict(session=test.session, electrodes=test.electrodes)
-    data = {"cohort": cohort_kw, "subjects": [1, 2, 3, 4], "seed": seed,
+    data = {"cohort": cache_cohort_kw(cohort_kw), "subjects": [1, 2, 3, 4], "seed": seed,
             "n_segments": args.pretrain_segments, "probe": [args.heldout_segments,
                                                             args.probe_every, args.folds]}
     out = {"band_power": probe_auc(band_power(test.X, test.sampling_rate), test.y, test.session,
@@ -411,6 +576,13 @@ def main(argv=None):
     parser.add_argument("--effect-size", type=float, default=2.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--response-model", default="auditory",
+                        choices=["auditory", "high_gamma"],
+                        help="the cohort's response model (high_gamma: the earlier one)")
+    parser.add_argument("--cohort-only", action="store_true",
+                        help="only the model-free statistics of the response models "
+                        "(barista_cohort.{json,md}; about a minute)")
+    parser.add_argument("--cohort-segments", type=int, default=120)
     parser.add_argument("--configs", nargs="+", default=None,
                         help="subset of the sweep (names as in CONFIGS)")
     args = parse_args(parser, argv)
@@ -421,9 +593,16 @@ def main(argv=None):
         configs = dict(list(CONFIGS.items())[:2])
     cache = ModelCache(enabled=not (args.quick or args.no_cache))
     started = time.perf_counter()
+    if args.cohort_only:
+        stats = auditory_statistics(args.seeds[0], 40 if args.quick else args.cohort_segments,
+                                    dict(max_channels=args.max_channels if args.quick else None,
+                                         effect_size=args.effect_size))
+        print(json.dumps(stats, indent=1), flush=True)
+        write_cohort(stats, time.perf_counter() - started, args)
+        return
     stats = cohort_statistics(args.seeds[0], args.stats_segments,
                               dict(max_channels=None if not args.quick else args.max_channels,
-                                   effect_size=args.effect_size))
+                                   effect_size=args.effect_size, **_model_kw(args)))
     print(stats, flush=True)
     runs = {seed: learning_curves(args, cache, seed, configs) for seed in args.seeds}
     write(stats, runs, time.perf_counter() - started, args)

@@ -144,9 +144,125 @@ def test_task_is_learnable_in_responsive_regions_only():
 
 
 def test_null_task_has_no_response():
-    a = make_ieeg_cohort(task=None, random_state=1, **SMALL)
-    b = make_ieeg_cohort(effect_size=0.0, random_state=1, **SMALL)
+    a = make_ieeg_cohort(task=None, random_state=1, response_model="high_gamma", **SMALL)
+    b = make_ieeg_cohort(effect_size=0.0, random_state=1, response_model="high_gamma", **SMALL)
     np.testing.assert_array_equal(a.X, b.X)
+    # under the auditory model the null task also has no low-frequency response
+    c = make_ieeg_cohort(task=None, random_state=1, **SMALL)
+    d = make_ieeg_cohort(effect_size=0.0, evoked_size=0.0, tracking_size=0.0, random_state=1,
+                         **SMALL)
+    np.testing.assert_array_equal(c.X, d.X)
+    np.testing.assert_array_equal(a.X, c.X)
+
+
+# SHA-256 of X recorded from the code before response_model existed (commit addedec)
+_HIGH_GAMMA_SHA256 = {
+    "default_small": (dict(n_subjects=2, n_segments=4, random_state=0),
+                      "4275a1013360646a275f91b127bbfc8a07ff9085752c6c079ab34981e9f70fae"),
+    "sub_3_7": (dict(subjects=[3, 7], n_segments=3, max_channels=40, effect_size=2.0,
+                     random_state=5),
+                "6bdfaf159b806ef2ef39ea28848459911b9f1adeffe4f77747ef8b30050aefc9"),
+    "null": (dict(n_subjects=1, n_segments=4, task=None, random_state=2),
+             "7a69c543efad728580f8372d8a00f188ac8a346781f57987b5191f34fb4b3094"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_HIGH_GAMMA_SHA256))
+def test_high_gamma_model_is_the_earlier_model_bit_for_bit(case):
+    import hashlib
+
+    kwargs, digest = _HIGH_GAMMA_SHA256[case]
+    cohort = make_ieeg_cohort(response_model="high_gamma", **kwargs)
+    assert hashlib.sha256(np.ascontiguousarray(cohort.X).tobytes()).hexdigest() == digest
+    assert "evoked_weight" not in cohort.electrodes[cohort.session[0]].columns
+
+
+def _auditory_part(**kwargs):
+    """The auditory model, and its low-frequency part alone (auditory - high_gamma, same seed)."""
+    kwargs = dict(dtype=np.float64, **kwargs)
+    aud = make_ieeg_cohort(**kwargs)
+    hg = make_ieeg_cohort(response_model="high_gamma", **kwargs)
+    np.testing.assert_array_equal(aud.y, hg.y)
+    return aud, hg, aud.X - hg.X
+
+
+def test_auditory_model_adds_only_low_frequency_potentials_at_auditory_contacts():
+    aud, hg, lf = _auditory_part(subjects=[1, 3], n_segments=40, max_channels=48, random_state=0)
+    assert aud.parameters["response_model"] == "auditory"  # the default
+    assert set(aud.sound) <= {"speech", "other", "none"}
+    assert (aud.sound[aud.y == 1] == "speech").all() and (aud.sound[aud.y == 0] != "speech").all()
+    assert np.isnan(aud.sound_onset[aud.sound == "none"]).all()
+    assert (aud.sound_onset[aud.sound != "none"] >= 0).all()
+    fs = aud.sampling_rate
+    freqs = np.fft.rfftfreq(lf.shape[-1], 1 / fs)
+    for session, table in aud.electrodes.items():
+        rows = aud.session == session
+        part = lf[rows][:, : len(table)]
+        w = table["evoked_weight"].to_numpy()
+        assert (w >= table["response_weight"].to_numpy() - 1e-12).all()  # spreads further
+        assert np.all(part[:, w == 0] == 0)
+        silent = aud.sound[rows] == "none"
+        assert np.all(part[silent] == 0)
+        assert np.abs(part[~silent][:, w > 0.3]).max() > 1.0  # uV
+        # low-frequency: >= 95 % of its power below 15 Hz
+        power = (np.abs(np.fft.rfft(part[:, w > 0.3], axis=-1)) ** 2).sum(axis=(0, 1))
+        assert power[freqs < 15].sum() / power.sum() > 0.95
+
+
+def test_auditory_onset_response_has_the_parcel_kernel_in_every_subject():
+    kwargs = dict(n_segments=80, max_channels=None, random_state=0)
+    a_aud, _, a_lf = _auditory_part(subjects=[1], **kwargs)
+    b_aud, _, b_lf = _auditory_part(subjects=[2], **kwargs)
+    both = a_aud.regions.merge(b_aud.regions, on="parcel", suffixes=("", "_b"))
+    np.testing.assert_allclose(both["n1_latency"], both["n1_latency_b"])
+    np.testing.assert_allclose(both["polarity"], both["polarity_b"])
+    assert a_aud.regions["n1_latency"].between(0.08, 0.12).all()
+    fs = int(a_aud.sampling_rate)
+
+    def onset_average(aud, lf):
+        """Speech-onset-locked average (-0.1 .. 0.5 s) per contact of the parcel kernel."""
+        table = aud.electrodes[aud.session[0]]
+        epochs = [lf[k, : len(table), int(o * fs) - fs // 10: int(o * fs) + fs // 2]
+                  for k, o in enumerate(aud.sound_onset) if aud.sound[k] == "speech"
+                  and int(o * fs) >= fs // 10]
+        return table, np.mean(epochs, axis=0)
+
+    (ta, ea), (tb, eb) = onset_average(a_aud, a_lf), onset_average(b_aud, b_lf)
+    # fully responsive contacts of a parcel present in both subjects: the same waveform
+    ra = ta[ta["response_weight"].between(0.95, 1.05)]
+    rb = tb[tb["response_weight"].between(0.95, 1.05)]
+    shared = sorted(set(ra["parcel"]) & set(rb["parcel"]))
+    assert shared
+    same = [np.corrcoef(ea[i], eb[j])[0, 1] for p in shared
+            for i in ra.index[ra["parcel"] == p] for j in rb.index[rb["parcel"] == p]]
+    assert np.median(same) > 0.8
+
+
+def test_auditory_low_frequency_power_carries_the_label_and_null_is_at_chance():
+    from skdistill.evaluation import probe_auc
+
+    def band_auc(cohort, band):
+        out = []
+        for session, table in cohort.electrodes.items():
+            rows = cohort.session == session
+            X = cohort.X[rows][:, : len(table)]
+            power = np.abs(np.fft.rfft(X, axis=-1)) ** 2
+            freqs = np.fft.rfftfreq(X.shape[-1], 1.0 / cohort.sampling_rate)
+            F = np.log(power[..., (freqs >= band[0]) & (freqs <= band[1])].mean(axis=-1))
+            for i in np.flatnonzero(table["response_weight"].to_numpy() > 0.3):
+                out.append(probe_auc(F[:, [i]], cohort.y[rows], cohort.session[rows],
+                                     n_splits=5))
+        return np.mean(out)
+
+    kwargs = dict(subjects=[1, 3], n_segments=120, max_channels=48, random_state=0,
+                  effect_size=2.0)
+    aud = make_ieeg_cohort(**kwargs)
+    theta, hg = band_auc(aud, (4, 8)), band_auc(aud, (70, 150))
+    assert 0.55 < theta < 0.75  # informative, less than high gamma (docs: "Response models")
+    assert 0.75 < hg < 0.95
+    null = make_ieeg_cohort(task=None, **kwargs)
+    assert abs(band_auc(null, (4, 8)) - 0.5) < 0.1
+    assert abs(band_auc(null, (70, 150)) - 0.5) < 0.1
 
 
 def test_labels_come_in_runs():
@@ -168,6 +284,10 @@ def test_labels_come_in_runs():
         (dict(max_channels=0), "max_channels"),
         (dict(random_state="x"), "random_state"),
         (dict(atlas="aal"), "atlas"),
+        (dict(response_model="mrp"), "response_model"),
+        (dict(response_model="high_gamma", evoked_size=1.0), "evoked_size"),
+        (dict(evoked_size=-1.0), "evoked_size"),
+        (dict(tracking_size=float("nan")), "tracking_size"),
     ],
 )
 def test_bad_parameters(kwargs, match):

@@ -52,6 +52,24 @@ _STAY = 0.7  # probability that the next segment keeps the label (speech comes i
 _RAMP = 0.1  # s, raised-cosine on/off ramps of the response envelope
 _SCALE_UV = 20.0  # overall scale: output in microvolts
 
+#: response models (``response_model``): "auditory" adds onset-evoked and envelope-tracking
+#: low-frequency potentials to the high-gamma response; "high_gamma" is the earlier model,
+#: kept bit-for-bit
+_RESPONSE_MODELS = ("auditory", "high_gamma")
+# "auditory" low-frequency response (docs/ieeg_simulator.md, "Response models")
+_EVOKED_SIZE = 1.0  # peak of the onset response at a fully responsive contact (background sd)
+_TRACKING_SIZE = 0.5  # sd of the envelope-tracking potential during a sound (background sd)
+_N1_LATENCY = (0.08, 0.12)  # s, negative peak of the parcel kernel (N1 / N100)
+_N1_WIDTH = (0.02, 0.03)  # s, its Gaussian sd
+_P2_LATENCY = (0.16, 0.24)  # s, positive peak (P2 / P200)
+_P2_WIDTH = (0.04, 0.06)  # s
+_P2_RATIO = (0.6, 1.0)  # P2 / N1 peak ratio
+_ONSET_GAIN = (0.5, 1.5)  # per-parcel size of the onset response relative to tracking
+_KERNEL_DURATION = 0.6  # s
+_MODULATION_PEAK = {"speech": 4.5, "other": 2.0}  # Hz, peak of the sound envelope's spectrum
+_MODULATION_WIDTH = 0.5  # sd of the log-Gaussian modulation spectrum (natural log units)
+_LF_SPREAD = 2.0  # low-frequency potentials spread over this many volume_conduction lengths
+
 
 def load_btbank_coordinates(subject=None) -> pd.DataFrame:
     """Electrode positions of the Brain Treebank subjects (vendored, MIT licence).
@@ -233,8 +251,14 @@ def _labels(rng, n_segments: int) -> np.ndarray:
     return y
 
 
-def _envelopes(rng, y, n_times, sampling_rate, effect_size) -> np.ndarray:
-    """Amplitude of the high-gamma response over each segment (0 where there is none)."""
+def _envelopes(rng, y, n_times, sampling_rate, effect_size, events=False):
+    """Amplitude of the high-gamma response over each segment (0 where there is none).
+
+    With ``events=True`` also the sound of each segment: a dict with ``kind`` ("speech",
+    "other", "none"), ``onset`` (s, NaN without a sound), ``size`` (response power relative to
+    speech: 1, ``_NONSPEECH_SOUND[1]`` or 0), ``loudness`` and ``shape`` (n, n_times), the
+    0-1 time course with its ramps. The random draws do not depend on ``events``.
+    """
     duration = n_times / sampling_rate
     t = np.arange(n_times) / sampling_rate
     env = np.zeros((len(y), n_times), dtype=np.float32)
@@ -243,11 +267,16 @@ def _envelopes(rng, y, n_times, sampling_rate, effect_size) -> np.ndarray:
     length = rng.uniform(0.5, 1.0, len(y)) * (duration - onset)
     loudness = np.exp(_LOUDNESS_SD * rng.standard_normal(len(y)) - _LOUDNESS_SD**2 / 2)
     ramp = min(_RAMP, duration / 4)
+    kind = np.full(len(y), "none", dtype=object)
+    rel = np.zeros(len(y))
+    shapes = np.zeros((len(y), n_times), dtype=np.float32) if events else None
     for k in range(len(y)):
         if y[k] == 1:
             size = effect_size
+            kind[k], rel[k] = "speech", 1.0
         elif sound[k]:
             size = effect_size * _NONSPEECH_SOUND[1]
+            kind[k], rel[k] = "other", _NONSPEECH_SOUND[1]
         else:
             continue
         start, stop = onset[k], onset[k] + length[k]
@@ -256,7 +285,93 @@ def _envelopes(rng, y, n_times, sampling_rate, effect_size) -> np.ndarray:
         shape = 0.5 * (1 - np.cos(np.pi * np.minimum(rise, fall)))
         # effect_size is a power ratio: amplitude is its square root
         env[k] = np.sqrt(size * loudness[k]) * shape
-    return env
+        if events:
+            shapes[k] = shape
+    if not events:
+        return env
+    return env, {"kind": kind, "onset": np.where(kind != "none", onset, np.nan),
+                 "size": rel, "loudness": loudness, "shape": shapes}
+
+
+# --------------------------------------------------------------------------- auditory LF response
+
+
+def _parcel_kernels(regions, region_entropy, sampling_rate) -> tuple[np.ndarray, pd.DataFrame]:
+    """N1-P2 kernel of each parcel, the same in every subject (keyed by the parcel's name).
+
+    ``k_p(tau) = polarity (-N1 bump + ratio * P2 bump)``, peak |k_p| = 1, over
+    ``_KERNEL_DURATION`` s. Returns the kernels (n_parcels, n_kernel) and their parameters.
+    """
+    tau = np.arange(int(round(_KERNEL_DURATION * sampling_rate))) / sampling_rate
+    kernels, rows = [], []
+    for parcel in regions["parcel"]:
+        # a stream of its own (third key element 1): the rhythm streams are unchanged
+        rng = np.random.default_rng([*region_entropy, zlib.crc32(parcel.encode()), 1])
+        par = {"n1_latency": rng.uniform(*_N1_LATENCY), "n1_width": rng.uniform(*_N1_WIDTH),
+               "p2_latency": rng.uniform(*_P2_LATENCY), "p2_width": rng.uniform(*_P2_WIDTH),
+               "p2_ratio": rng.uniform(*_P2_RATIO), "onset_gain": rng.uniform(*_ONSET_GAIN),
+               "polarity": float(rng.choice([-1.0, 1.0]))}
+        k = (-np.exp(-0.5 * ((tau - par["n1_latency"]) / par["n1_width"]) ** 2)
+             + par["p2_ratio"] * np.exp(-0.5 * ((tau - par["p2_latency"]) / par["p2_width"]) ** 2))
+        kernels.append(par["polarity"] * k / np.abs(k).max())
+        rows.append(par)
+    frame = pd.DataFrame(rows, columns=["n1_latency", "n1_width", "p2_latency", "p2_width",
+                                        "p2_ratio", "onset_gain", "polarity"])
+    return np.asarray(kernels).reshape(len(regions), len(tau)), frame
+
+
+def _modulation_amplitude(freqs: np.ndarray, peak: float) -> np.ndarray:
+    """Unit-variance log-Gaussian spectrum around ``peak`` Hz (a sound's envelope fluctuation)."""
+    amp = np.zeros_like(freqs)
+    pos = freqs > 0
+    amp[pos] = np.exp(-0.5 * ((np.log(freqs[pos]) - np.log(peak)) / _MODULATION_WIDTH) ** 2)
+    return amp / np.sqrt(_variance_of(amp[None, :])[0])
+
+
+def _auditory_potentials(rng, events, kernels, onset_gain, n_times, sampling_rate,
+                         evoked_size, tracking_size) -> np.ndarray:
+    """Low-frequency response of each responsive parcel: (n_segments, n_parcels, n_times).
+
+    ``evoked_size * a_k * onset_gain_p * k_p(t - onset_k)`` (onset-evoked N1-P2) plus
+    ``tracking_size * a_k * (k_p * (shape_k m_k))(t) / sd`` (envelope tracking: the parcel's
+    kernel applied to the sound's envelope fluctuation ``m_k``, a unit-variance noise with a
+    log-Gaussian modulation spectrum peaking at 4.5 Hz for speech and 2 Hz for other sounds;
+    ``sd`` normalises the stationary response to unit variance). ``a_k = sqrt(size_k
+    loudness_k)``, the amplitude of the segment's high-gamma envelope at ``effect_size`` 1.
+    """
+    n_seg, n_par = len(events["kind"]), len(kernels)
+    n_fft = 2 * n_times  # linear (not circular) convolution
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sampling_rate)
+    kspec = np.fft.rfft(kernels, n=n_fft, axis=-1)  # (p, f)
+    seg_freqs = np.fft.rfftfreq(n_times, 1.0 / sampling_rate)
+    mod = {}
+    for kind, peak in _MODULATION_PEAK.items():
+        amp = _modulation_amplitude(seg_freqs, peak)
+        # variance of the kernel applied to stationary unit-variance m: sum |K|^2 |M|^2
+        k_seg = np.abs(np.fft.rfft(kernels, n=n_times, axis=-1)) * amp[None, :]
+        mod[kind] = (amp, np.sqrt(_variance_of(k_seg)))  # (f,), (p,)
+    # one draw per segment and kind-independent, so the stream does not depend on the labels
+    m = {kind: _synthesise(rng, amp[None], (n_seg,), n_times) for kind, (amp, _) in mod.items()}
+    out = np.zeros((n_seg, n_par, n_times), dtype=np.float32)
+    impulse = np.zeros((n_seg, n_fft))
+    drive = np.zeros((n_seg, n_fft))
+    a = np.sqrt(events["size"] * events["loudness"])
+    for k in range(n_seg):
+        kind = events["kind"][k]
+        if kind == "none":
+            continue
+        impulse[k, int(round(events["onset"][k] * sampling_rate))] = a[k]
+        drive[k, :n_times] = a[k] * events["shape"][k] * m[kind][k]
+    imp_spec, drive_spec = np.fft.rfft(impulse, axis=-1), np.fft.rfft(drive, axis=-1)
+    for kind in _MODULATION_PEAK:
+        rows = np.flatnonzero(events["kind"] == kind)
+        if not len(rows):
+            continue
+        sd = mod[kind][1]
+        spec = (evoked_size * onset_gain[None, :, None] * imp_spec[rows, None, :] * kspec[None]
+                + tracking_size / sd[None, :, None] * drive_spec[rows, None, :] * kspec[None])
+        out[rows] = np.fft.irfft(spec, n=n_fft, axis=-1)[..., :n_times]
+    return out
 
 
 # --------------------------------------------------------------------------- the cohort
@@ -303,6 +418,9 @@ def make_ieeg_cohort(
     task: str | None = "speech",
     responsive_regions=None,
     effect_size: float = 1.0,
+    response_model: str = "auditory",
+    evoked_size: float | None = None,
+    tracking_size: float | None = None,
     volume_conduction: float = 3.0,
     shaft_noise: float = 1.0,
     max_channels: int | None = 64,
@@ -324,6 +442,8 @@ def make_ieeg_cohort(
                + (1 + 0.05 (n_c - mean n)) shaft_noise u_h(t)   shaft-local noise
                + g_ck b_c(t) + 0.1 e_c(t)                       1/f background + white floor
                + g_ck A_c r_k(t) h_c(t)                         task response (high gamma)
+               + sum_p V[c, p] v_pk(t)                          low-frequency auditory
+                                                                potentials ("auditory" only)
 
     * ``s_p``: one latent source per parcel, an AR(2) resonance with a peak frequency
       (log-uniform 4-30 Hz), bandwidth (2-6 Hz) and standard deviation (0.5-1.5) that depend only
@@ -349,6 +469,18 @@ def make_ieeg_cohort(
       0.4 times the response, so the auditory response alone does not give the label away.
     * Labels form a Markov chain that keeps the previous label with probability 0.7 (speech
       comes in runs; both classes have stationary probability 0.5).
+    * ``response_model="auditory"`` (default) adds, for each responsive parcel ``p``, a
+      low-frequency potential ``v_pk`` made of the parcel's N1-P2 kernel ``k_p`` (N1 at
+      80-120 ms, P2 at 160-240 ms, a polarity; drawn from ``random_state`` and the parcel's
+      name, so the same in every subject): an onset-evoked response
+      ``evoked_size * a_k * k_p(t - onset_k)`` and envelope tracking
+      ``tracking_size * a_k * (k_p * (shape_k m_k))(t)``, ``m_k`` the sound's envelope
+      fluctuation (modulation spectrum peaking at 4.5 Hz for speech, 2 Hz for other sounds),
+      ``a_k`` the segment's sound amplitude (as for high gamma, non-speech sounds 0.4 in
+      power). The drive is one per segment, shared by the whole auditory network.
+      ``V[c, p]`` is the response gain of ``p`` times ``exp(-d / (2 volume_conduction))``:
+      low-frequency potentials spread further than high gamma. ``response_model=
+      "high_gamma"`` is the earlier model (no such term), bit-for-bit.
 
     Parameters
     ----------
@@ -372,6 +504,16 @@ def make_ieeg_cohort(
     effect_size : float, default=1.0
         Peak rise of 70-150 Hz power at a fully responsive contact, as a multiple of its
         background power in that band.
+    response_model : {"auditory", "high_gamma"}, default="auditory"
+        ``"auditory"``: the high-gamma response plus onset-evoked and envelope-tracking
+        low-frequency potentials (docs/ieeg_simulator.md, "Response models").
+        ``"high_gamma"``: the earlier model (high-gamma power only), reproduced bit-for-bit.
+    evoked_size : float, optional
+        ``"auditory"`` only: peak of the onset-evoked potential at a fully responsive contact,
+        in units of a contact's background standard deviation (20 uV). Default 1.0.
+    tracking_size : float, optional
+        ``"auditory"`` only: standard deviation of the envelope-tracking potential during a
+        sound at a fully responsive contact (same units). Default 0.5.
     volume_conduction : float, default=3.0
         Length constant (mm) of the spread of region sources and of the response to contacts
         outside their parcel.
@@ -405,7 +547,13 @@ def make_ieeg_cohort(
         ``electrodes`` : dict session -> DataFrame with ``name, x, y, z, parcel, lobe,
         hemisphere, shaft, contact`` and the simulator's ground truth ``response_weight``; row
         ``i`` describes channel row ``i`` of that session's segments.
-        ``regions`` : DataFrame of the parcel rhythms and response gains.
+        ``regions`` : DataFrame of the parcel rhythms and response gains (and, under
+        ``"auditory"``, the parcel kernels' parameters).
+        ``sound`` : (n,) str, the segment's sound: "speech", "other" or "none" (drawn under
+        both models; with ``task=None`` it evokes nothing).
+        ``sound_onset`` : (n,) float, its onset in s from the segment start (NaN if none).
+        Under ``"auditory"`` the electrode tables also have ``evoked_weight``, the contact's
+        low-frequency response weight ``sum_p V[c, p]``.
         ``sampling_rate`` (Hz), ``segment_duration`` (s), ``parameters`` (dict), ``DESCR``.
 
     Examples
@@ -435,8 +583,23 @@ def make_ieeg_cohort(
         )
     if task not in ("speech", None):
         raise ValueError(f"task must be 'speech' or None (null task); got {task!r}.")
+    if not isinstance(response_model, str) or response_model not in _RESPONSE_MODELS:
+        raise ValueError(
+            f"response_model must be one of {_RESPONSE_MODELS} ('auditory': high-gamma power "
+            "plus onset-evoked and envelope-tracking low-frequency potentials; 'high_gamma': "
+            f"the earlier model, high-gamma power only); got {response_model!r}."
+        )
+    if response_model == "high_gamma" and (evoked_size is not None or tracking_size is not None):
+        raise ValueError(
+            "evoked_size and tracking_size set the low-frequency potentials of "
+            "response_model='auditory'; response_model='high_gamma' has none (got "
+            f"evoked_size={evoked_size!r}, tracking_size={tracking_size!r})."
+        )
+    evoked_size = _EVOKED_SIZE if evoked_size is None else evoked_size
+    tracking_size = _TRACKING_SIZE if tracking_size is None else tracking_size
     for name, value in (("effect_size", effect_size), ("volume_conduction", volume_conduction),
-                        ("shaft_noise", shaft_noise)):
+                        ("shaft_noise", shaft_noise), ("evoked_size", evoked_size),
+                        ("tracking_size", tracking_size)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0; got {value!r}.")
     if max_channels is not None:
@@ -448,6 +611,7 @@ def make_ieeg_cohort(
         if not np.isfinite(gain) or gain < 0:
             raise ValueError(f"responsive_regions gains must be >= 0; got {key!r}: {gain!r}.")
     effect = 0.0 if task is None else float(effect_size)
+    auditory = response_model == "auditory" and task is not None
 
     root = _check_random_state(random_state)
     region_seq, subjects_seq = root.spawn(2)
@@ -461,13 +625,15 @@ def make_ieeg_cohort(
     # white noise power falls in the band in proportion to the band's share of frequency bins
     white_hg = _WHITE_FLOOR**2 * (_band_power_share(flat, freqs, _HG_BAND) / _variance_of(flat))[0]
 
-    tables, blocks, labels = {}, [], []
+    tables, blocks, labels, all_events = {}, [], [], []
     all_regions = []
     for sid in subject_ids:
+        # a 7th child for the low-frequency response: the first six are those of the earlier
+        # model (SeedSequence children depend only on their index), so it stays bit-for-bit
         streams = dict(
             zip(
-                ("selection", "labels", "sources", "shaft", "background", "task"),
-                (np.random.default_rng(s) for s in per_subject[sid].spawn(6)),
+                ("selection", "labels", "sources", "shaft", "background", "task", "auditory"),
+                (np.random.default_rng(s) for s in per_subject[sid].spawn(7)),
             )
         )
         table = _select_shafts(
@@ -527,7 +693,7 @@ def make_ieeg_cohort(
         response_weight = W @ regions["response_gain"].to_numpy()
         response_weight = np.where(response_weight > 1e-3, response_weight, 0.0)
         rng = streams["task"]
-        env = _envelopes(rng, y, n_times, sampling_rate, effect)
+        env, events = _envelopes(rng, y, n_times, sampling_rate, effect, events=True)
         active = np.flatnonzero(response_weight)
         if effect > 0 and len(active):
             bg_hg = _band_power_share(bg_amp[active], freqs, _HG_BAND) + white_hg
@@ -537,9 +703,33 @@ def make_ieeg_cohort(
             x[:, active] += hg
             del hg
 
+        # onset-evoked and envelope-tracking low-frequency potentials (response_model="auditory")
+        if response_model == "auditory":
+            kernels, kernel_par = _parcel_kernels(regions, region_entropy, sampling_rate)
+            for col in kernel_par:
+                regions[col] = kernel_par[col].to_numpy()
+            W_lf = _proximity(coords, parcels, region_names,
+                              _LF_SPREAD * float(volume_conduction))
+            gains = regions["response_gain"].to_numpy()
+            resp = np.flatnonzero(gains > 0)
+            lf_weight = W_lf[:, resp] * gains[resp][None, :]
+            evoked_weight = lf_weight.sum(axis=1)
+            lf_weight[evoked_weight <= 1e-3] = 0.0  # the same cut-off as response_weight
+            evoked_weight = np.where(evoked_weight > 1e-3, evoked_weight, 0.0)
+            if auditory and len(resp) and (evoked_size > 0 or tracking_size > 0):
+                lf = _auditory_potentials(
+                    streams["auditory"], events, kernels[resp],
+                    regions["onset_gain"].to_numpy()[resp], n_times, sampling_rate,
+                    float(evoked_size), float(tracking_size))
+                x += _mix(lf_weight.astype(np.float32), lf)
+                del lf
+
         x *= np.float32(_SCALE_UV)
         table = table.copy()
         table["response_weight"] = response_weight
+        if response_model == "auditory":
+            table["evoked_weight"] = evoked_weight
+        all_events.append(events)
         session = f"sub-{sid}"
         tables[session] = table
         blocks.append(x)
@@ -561,6 +751,9 @@ def make_ieeg_cohort(
         task=task,
         responsive_regions=responsive,
         effect_size=float(effect_size),
+        response_model=response_model,
+        evoked_size=float(evoked_size) if response_model == "auditory" else None,
+        tracking_size=float(tracking_size) if response_model == "auditory" else None,
         volume_conduction=float(volume_conduction),
         shaft_noise=float(shaft_noise),
         max_channels=max_channels,
@@ -576,6 +769,8 @@ def make_ieeg_cohort(
         time=np.tile(np.arange(n_segments) * segment_duration, len(blocks)),
         electrodes=tables,
         regions=regions,
+        sound=np.concatenate([e["kind"] for e in all_events]).astype(str),
+        sound_onset=np.concatenate([e["onset"] for e in all_events]),
         sampling_rate=sampling_rate,
         segment_duration=segment_duration,
         parameters=parameters,
@@ -604,5 +799,7 @@ _DESCR = """Simulated multiregional sEEG cohort (skdistill.datasets.make_ieeg_co
 Real electrode positions of the Brain Treebank subjects (MNI152, MIT licence, vendored from the
 neuroprobe package), atlas parcels from skdistill.spatial, region-level AR(2) sources shared
 across subjects, shaft-shared noise, 1/f background, and a speech / non-speech task that raises
-70-150 Hz power in auditory (superior temporal) parcels. See docs/ieeg_simulator.md.
+70-150 Hz power in auditory (superior temporal) parcels and (response_model="auditory", the
+default) onset-evoked and envelope-tracking low-frequency potentials with a parcel-specific
+N1-P2 kernel shared across subjects. See docs/ieeg_simulator.md.
 """
