@@ -169,7 +169,8 @@ def run(args, cache):
 
     cohort_kw = dict(max_channels=args.max_channels, effect_size=args.effect_size,
                      response_model=args.response_model)
-    pre_kw = dict(max_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,
+    pre_kw = dict(**({} if args.tokenizer == "cnn" else {"tokenizer": args.tokenizer}),
+                  max_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,
                   ema_momentum=args.ema_momentum, ema_schedule=args.ema_schedule,
                   mask_ratio=args.mask_ratio, normalize_targets=args.normalize_targets)
     ft_kw = dict(max_epochs=args.finetune_epochs, batch_size=args.finetune_batch_size)
@@ -228,7 +229,8 @@ def run(args, cache):
         if encoding in results["random_init"]:
             return
         # random init does not depend on the pretraining recipe: built from the defaults
-        rand = cache.fit(BaristaTransformer(encoding, random_state=seed, max_epochs=0),
+        rand = cache.fit(BaristaTransformer(encoding, random_state=seed, max_epochs=0,
+                                            tokenizer=args.tokenizer),
                          train.X, data=data, **meta_train).estimator
         results["random_init"][encoding] = ft_runs(f"random-{encoding}", rand)
         print(f"random init {encoding}: fine-tuned "
@@ -385,7 +387,7 @@ def write(results, args):
         f"EMA {args.ema_momentum:g} {args.ema_schedule}, mask ratio {args.mask_ratio:g}, "
         f"normalized targets {args.normalize_targets}). Fine-tune on held-out "
         f"sub-{args.heldout_subjects} ({args.heldout_segments} segments each; per fold "
-        f"{_block_sizes(args)}): frozen tokenizer,"
+        f"{_block_sizes(args)}): frozen {args.tokenizer!r} tokenizer,"
         f" token-weight head, {args.finetune_epochs} epochs, batch {args.finetune_batch_size}, "
         "best validation ROC-AUC epoch kept, reference chronological folds (seed k on fold k). "
         f"Test ROC-AUC, mean ± s.e.m. over {n} runs ({len(args.heldout_subjects)} subjects x "
@@ -440,8 +442,13 @@ def write(results, args):
               "", "Reference (Brain Treebank sentence onset, paper-secondhand): parcel+channel "
               "0.862, parcel+parcel 0.854, parcel+lobe 0.845, channel+channel 0.778, random init "
               "0.611, held-out subject 0.841; a 12-layer model, 29 h of data, ~19,500 steps."]
-    write_results("barista", payload, lines, quick=args.quick, out=args.out, figure=fig)
+    write_results(results_name(args), payload, lines, quick=args.quick, out=args.out, figure=fig)
     return payload
+
+
+def results_name(args):
+    """``barista`` for the reference's CNN tokenizer, ``barista_<tokenizer>`` otherwise."""
+    return "barista" if args.tokenizer == "cnn" else f"barista_{args.tokenizer}"
 
 
 def _block_sizes(args):
@@ -470,6 +477,9 @@ def main(argv=None):
     parser.add_argument("--max-channels", type=int, default=24)
     parser.add_argument("--effect-size", type=float, default=2.0,
                         help="simulator's high-gamma response (1 = background power)")
+    parser.add_argument("--tokenizer", default="cnn", choices=["cnn", "spectral"],
+                        help="cnn: the reference's dilated CNN; spectral: per-patch log "
+                        "spectrum + linear (results go to barista_spectral.*)")
     parser.add_argument("--pretrain-epochs", type=int, default=30)
     parser.add_argument("--pretrain-seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)

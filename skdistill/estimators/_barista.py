@@ -176,6 +176,13 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         group, across all patches). Unknown-region channels are their own group.
     mask_ratio : float, default=0.3
         Share of groups masked per segment (rounded, at least one, at most all but one).
+    tokenizer : {"cnn", "spectral"}, default="cnn"
+        How a patch becomes a token. ``"cnn"``: the reference's dilated CNN and bias-free
+        pooler (:class:`skdistill.nn.TemporalTokenizer`); ``"spectral"``: the patch's log power
+        spectrum through a linear layer (:class:`skdistill.nn.SpectralTokenizer`, as
+        BrainBERT's spectrogram input). The CNN's per-patch layer norms hide band power that is a
+        small share of a z-scored channel's variance (70-150 Hz high gamma is about 1 %); the
+        spectral tokens carry every band's power linearly (``docs/barista.md``, "Which tokenizer").
     patch_size : int, default=128
         Samples per token patch. 128 = 0.25 s at the 512 Hz of
         :func:`skdistill.datasets.make_ieeg_cohort`, so its 3 s segments give 12 patches as in
@@ -243,6 +250,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         "spatial_encoding": [str],  # a registered scale: skdistill.spatial.spatial_scales()
         "mask_scale": [str],
         "mask_ratio": [Interval(numbers.Real, 0, 1, closed="right")],
+        "tokenizer": [StrOptions({"cnn", "spectral"})],
         "patch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "d_model": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_layers": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -271,6 +279,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         mask_scale="channel",
         mask_ratio=0.3,
         *,
+        tokenizer="cnn",
         patch_size=128,
         d_model=32,
         n_layers=2,
@@ -299,6 +308,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         self.spatial_encoding = spatial_encoding
         self.mask_scale = mask_scale
         self.mask_ratio = mask_ratio
+        self.tokenizer = tokenizer
         self.patch_size = patch_size
         self.d_model = d_model
         self.n_layers = n_layers
@@ -342,6 +352,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
             "n_heads": self.n_heads,
             "mlp_ratio": self.mlp_ratio,
             "dropout": self.dropout,
+            "tokenizer": self.tokenizer,
         }
 
     def _build_module(self):

@@ -1,0 +1,121 @@
+"""The log-spectrum tokenizer (``tokenizer="spectral"``): exact spectra, band power the CNN
+tokens do not carry, and the estimator contract (pretraining, fine-tuning, save/load)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_predict
+
+from skdistill import BaristaClassifier, BaristaTransformer
+from skdistill.nn import BaristaEncoder, SpectralTokenizer
+
+TINY = dict(patch_size=64, d_model=8, n_layers=1, n_heads=2, predictor_hidden=16, batch_size=16)
+FS = 512.0
+
+
+def _table(n):
+    rng = np.random.default_rng(n)
+    return pd.DataFrame({"name": [f"c{i}" for i in range(n)], "x": rng.uniform(-60, 60, n),
+                         "y": rng.uniform(-80, 60, n), "z": rng.uniform(-40, 60, n),
+                         "parcel": ["A", "B", "C", "A"][:n], "lobe": ["frontal"] * n})
+
+
+def _brown_segments(n, n_channels=4, n_times=768, hg_share=0.01, ratio=2.5, seed=0):
+    """1/f^2 (integrated white) noise plus 70-150 Hz noise of ``hg_share`` of its variance,
+    ``ratio`` times more in class-1 segments: the label lives in high-gamma power only, a small
+    share of the variance, as in the simulated cohort (1.0 % vs 1.5 % there)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], n // 2)
+    brown = np.cumsum(rng.standard_normal((n, n_channels, n_times)), axis=-1)
+    brown -= brown.mean(axis=-1, keepdims=True)
+    brown /= brown.std(axis=-1, keepdims=True)
+    sos = butter(4, [70, 150], btype="band", fs=FS, output="sos")
+    hg = sosfiltfilt(sos, rng.standard_normal((n, n_channels, n_times)), axis=-1)
+    hg /= hg.std(axis=-1, keepdims=True)
+    share = np.where(y == 1, hg_share * ratio, hg_share)[:, None, None]
+    return brown + np.sqrt(share) * hg, y
+
+
+def test_log_spectrum_is_the_hann_periodogram():
+    tok = SpectralTokenizer(64, 8)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 64))
+    window = np.hanning(64)
+    expected = np.log(np.abs(np.fft.rfft(x * window)) ** 2 / (window ** 2).sum() + 1e-6)
+    got = tok.log_spectrum(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    # a 96 Hz sine (bin 12 of a 64-sample patch at 512 Hz) peaks in its own bin
+    sine = torch.sin(2 * torch.pi * 96.0 / FS * torch.arange(64.0))[None]
+    assert int(tok.log_spectrum(sine).argmax()) == 12
+    assert tok.encode(torch.as_tensor(x, dtype=torch.float32)).shape == (5, 8)
+
+
+def test_encoder_builds_either_tokenizer_and_refuses_others():
+    spec = BaristaEncoder(64, 8, "parcel", 4, 1, 2, tokenizer="spectral")
+    assert isinstance(spec.tokenizer, SpectralTokenizer)
+    assert spec.tokenizer.pooler.weight.shape == (8, 33)
+    cnn = BaristaEncoder(64, 8, "parcel", 4, 1, 2)
+    assert not isinstance(cnn.tokenizer, SpectralTokenizer)
+    with pytest.raises(ValueError, match="tokenizer must be one of"):
+        BaristaEncoder(64, 8, "parcel", 4, 1, 2, tokenizer="wavelet")
+    with pytest.raises(ValueError, match="tokenizer"):
+        BaristaTransformer(tokenizer="wavelet").fit(
+            np.zeros((4, 2, 128)), session=["s"] * 4, electrodes={"s": _table(2)})
+
+
+def test_spectral_tokens_carry_high_gamma_power_the_cnn_tokens_hide():
+    """High gamma is 1 % of the variance, 2.5 % in class 1. A linear probe on the untrained
+    spectral tokens separates the classes; on the untrained CNN tokens it does much worse
+    (measured over data seeds 0-2: spectral 0.94-1.00, CNN 0.66-0.75)."""
+    X, y = _brown_segments(120, seed=2)
+    session = np.array(["s"] * len(X))
+    electrodes = {"s": _table(4)}
+    aurocs = {}
+    for tokenizer in ("spectral", "cnn"):
+        est = BaristaTransformer(tokenizer=tokenizer, max_epochs=0, random_state=2, **TINY)
+        est.fit(X, session=session, electrodes=electrodes)
+        tokens = est.transform_tokens(X, session=session, electrodes=electrodes)
+        features = tokens.mean(axis=1).reshape(len(X), -1)  # per channel, mean over patches
+        proba = cross_val_predict(LogisticRegression(max_iter=2000), features, y, cv=5,
+                                  method="predict_proba")[:, 1]
+        aurocs[tokenizer] = roc_auc_score(y, proba)
+    assert aurocs["spectral"] > 0.9, aurocs
+    assert aurocs["spectral"] - aurocs["cnn"] > 0.15, aurocs
+
+
+def test_spectral_pretraining_fine_tuning_and_save_load(tmp_path):
+    from sklearn.frozen import FrozenEstimator
+
+    X, y = _brown_segments(48, seed=1)
+    session = np.array(["s"] * len(X))
+    electrodes = {"s": _table(4)}
+    est = BaristaTransformer(tokenizer="spectral", max_epochs=3, random_state=0, **TINY)
+    est.fit(X, session=session, electrodes=electrodes)
+    assert len(est.history_) == 3 and np.isfinite(est.history_[-1]["train_loss"])
+    # the EMA target tokenizer moved towards the online one, and is a spectral tokenizer
+    target = est.module_.target_tokenizer
+    assert isinstance(target, SpectralTokenizer)
+    assert not torch.equal(target.pooler.weight, est.module_.encoder.tokenizer.pooler.weight)
+    path = tmp_path / "spectral.pt"
+    est.save(path)
+    loaded = BaristaTransformer.load(path)
+    assert loaded.tokenizer == "spectral"
+    np.testing.assert_array_equal(loaded.transform(X, session=session, electrodes=electrodes),
+                                  est.transform(X, session=session, electrodes=electrodes))
+    clf = BaristaClassifier(FrozenEstimator(est), max_epochs=2, random_state=0, batch_size=16)
+    clf.fit(X, y, session=session, electrodes=electrodes)
+    assert isinstance(clf.module_.encoder.tokenizer, SpectralTokenizer)
+    # frozen: the fine-tuned tokenizer is the pretrained EMA tokenizer
+    torch.testing.assert_close(clf.module_.encoder.tokenizer.pooler.weight, target.pooler.weight)
+    clf.save(tmp_path / "clf.pt")
+    again = BaristaClassifier.load(tmp_path / "clf.pt")
+    np.testing.assert_array_equal(
+        again.predict_proba(X, session=session, electrodes=electrodes),
+        clf.predict_proba(X, session=session, electrodes=electrodes))
