@@ -182,6 +182,19 @@ def test_high_gamma_model_is_the_earlier_model_bit_for_bit(case):
     assert "evoked_weight" not in cohort.electrodes[cohort.session[0]].columns
 
 
+def test_the_cohort_is_bit_identical_under_any_blas_thread_count():
+    """The simulator pins one BLAS thread itself, so a model cache keyed on ``X``'s bytes hits
+    whatever OMP_NUM_THREADS a run had (it missed between 1- and 2-thread runs before)."""
+    from threadpoolctl import threadpool_limits
+
+    kwargs = dict(subjects=[1, 2], n_segments=20, random_state=0)  # differed before: 3e-5
+    with threadpool_limits(limits=1):
+        one = make_ieeg_cohort(**kwargs).X
+    with threadpool_limits(limits=2):
+        two = make_ieeg_cohort(**kwargs).X
+    np.testing.assert_array_equal(one, two)
+
+
 def _auditory_part(**kwargs):
     """The auditory model, and its low-frequency part alone (auditory - high_gamma, same seed)."""
     kwargs = dict(dtype=np.float64, **kwargs)

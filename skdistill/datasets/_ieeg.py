@@ -408,6 +408,23 @@ def _select_shafts(rng, table: pd.DataFrame, max_channels) -> pd.DataFrame:
     return table[table["shaft"].isin(chosen)]
 
 
+def _one_blas_thread(function):
+    """Run ``function`` under one BLAS thread: a multi-threaded matmul sums in another order, so
+    without it the simulated signals' last bits (and every hash of them, e.g. a model cache key)
+    would depend on the machine's thread settings."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_blas_thread
 def make_ieeg_cohort(
     n_subjects: int = 3,
     *,
