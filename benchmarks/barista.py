@@ -169,13 +169,11 @@ def run(args, cache):
 
     cohort_kw = dict(max_channels=args.max_channels, effect_size=args.effect_size,
                      response_model=args.response_model)
-    pre_kw = dict(**({} if args.tokenizer == "cnn" else {"tokenizer": args.tokenizer}),
-                  max_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,
+    pre_kw = dict(tokenizer=args.tokenizer, max_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,
                   ema_momentum=args.ema_momentum, ema_schedule=args.ema_schedule,
                   mask_ratio=args.mask_ratio, normalize_targets=args.normalize_targets)
     ft_kw = dict(max_epochs=args.finetune_epochs, batch_size=args.finetune_batch_size,
-                 **({} if args.readout == "token_weights" else {"readout": args.readout}),
-                 **({"head_norm": True} if args.head_norm else {}))
+                 readout=args.readout, head_norm=args.head_norm)
     seed = args.pretrain_seed
     started = time.perf_counter()
     train = make_ieeg_cohort(subjects=args.pretrain_subjects, n_segments=args.pretrain_segments,

@@ -439,10 +439,9 @@ def learning_curves(args, cache, seed, configs):
     out = {"band_power": probe_auc(band_power(test.X, test.sampling_rate), test.y, test.session,
                                    n_splits=args.folds)}
     for name, change in configs.items():
-        tok = {} if args.tokenizer == "cnn" else {"tokenizer": args.tokenizer}
         est = BaristaTransformer(args.encoding, args.mask_scale, random_state=seed,
                                  max_epochs=args.epochs, batch_size=args.batch_size,
-                                 **tok, **change)
+                                 tokenizer=args.tokenizer, **change)
         curve = ProbeCurve(est, test.X, test.y, meta_test, args.probe_every, args.folds)
         est.set_params(callbacks=[curve])
         print(f"seed {seed} {name}", flush=True)

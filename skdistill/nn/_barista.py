@@ -40,7 +40,6 @@ __all__ = [
     "DilatedConvEncoder",
     "TemporalTokenizer",
     "SpectralTokenizer",
-    "TOKENIZERS",
     "SpatialEncoding",
     "BaristaEncoder",
     "BaristaPretrainer",
@@ -205,24 +204,10 @@ class DilatedConvEncoder(nn.Module):
         return self.blocks(x[:, None, :])[:, 0, :]
 
 
-class TemporalTokenizer(nn.Module):
-    """Patch each channel, encode every patch with the dilated CNN, pool to ``d_model``.
-
-    Parameters
-    ----------
-    patch_size : int
-        Samples per patch (512 at 2048 Hz in the reference, i.e. 0.25 s).
-    d_model : int
-        Token width.
-    widths : sequence of int, default=(5, 5, 5, 5, 1)
-        CNN block widths (see :class:`DilatedConvEncoder`).
-    """
-
-    def __init__(self, patch_size: int, d_model: int, widths=(5, 5, 5, 5, 1)):
-        super().__init__()
-        self.patch_size = int(patch_size)
-        self.cnn = DilatedConvEncoder(widths)
-        self.pooler = nn.Linear(self.patch_size, d_model, bias=False)
+class _PatchTokenizer(nn.Module):
+    """Cut segments into per-channel patches and encode each with :meth:`encode` (subclasses set
+    ``patch_size``, a ``pooler`` linear layer whose ``out_features`` is ``d_model``, and
+    ``encode``)."""
 
     def patches(self, x):
         """``x``: (B, C, T) -> patches (B, n_patches, C, patch_size) (a view when possible)."""
@@ -231,10 +216,6 @@ class TemporalTokenizer(nn.Module):
         return x[..., : n_patches * self.patch_size].reshape(
             batch, n_channels, n_patches, self.patch_size
         ).transpose(1, 2)
-
-    def encode(self, patches):
-        """(M, patch_size) patches -> (M, d_model) tokens."""
-        return self.pooler(self.cnn(patches))
 
     def forward(self, x, channel_mask=None, keep=None):
         """``x``: (B, C, T) -> tokens (B, n_patches, C, d_model); trailing samples are dropped.
@@ -256,7 +237,31 @@ class TemporalTokenizer(nn.Module):
         return out
 
 
-class SpectralTokenizer(TemporalTokenizer):
+class TemporalTokenizer(_PatchTokenizer):
+    """Patch each channel, encode every patch with the dilated CNN, pool to ``d_model``.
+
+    Parameters
+    ----------
+    patch_size : int
+        Samples per patch (512 at 2048 Hz in the reference, i.e. 0.25 s).
+    d_model : int
+        Token width.
+    widths : sequence of int, default=(5, 5, 5, 5, 1)
+        CNN block widths (see :class:`DilatedConvEncoder`).
+    """
+
+    def __init__(self, patch_size: int, d_model: int, widths=(5, 5, 5, 5, 1)):
+        super().__init__()
+        self.patch_size = int(patch_size)
+        self.cnn = DilatedConvEncoder(widths)
+        self.pooler = nn.Linear(self.patch_size, d_model, bias=False)
+
+    def encode(self, patches):
+        """(M, patch_size) patches -> (M, d_model) tokens."""
+        return self.pooler(self.cnn(patches))
+
+
+class SpectralTokenizer(_PatchTokenizer):
     """Patch each channel, take each patch's log power spectrum, map it linearly to ``d_model``.
 
     Not the reference's tokenizer (that is :class:`TemporalTokenizer`, the dilated CNN): the
@@ -279,7 +284,7 @@ class SpectralTokenizer(TemporalTokenizer):
     """
 
     def __init__(self, patch_size: int, d_model: int):
-        nn.Module.__init__(self)
+        super().__init__()
         self.patch_size = int(patch_size)
         self.register_buffer("window", torch.hann_window(self.patch_size, periodic=False),
                              persistent=False)
@@ -296,9 +301,6 @@ class SpectralTokenizer(TemporalTokenizer):
         """(M, patch_size) patches -> (M, d_model) tokens."""
         return self.pooler(self.log_spectrum(patches))
 
-
-#: tokenizers by name: ``"cnn"`` is the reference's, ``"spectral"`` the log-spectrum one
-TOKENIZERS = {"cnn": TemporalTokenizer, "spectral": SpectralTokenizer}
 
 
 class SpatialEncoding(nn.Module):
@@ -380,12 +382,12 @@ class BaristaEncoder(nn.Module):
         tokenizer="cnn",
     ):
         super().__init__()
-        if tokenizer not in TOKENIZERS:
-            raise ValueError(f"tokenizer must be one of {sorted(TOKENIZERS)}; got {tokenizer!r}.")
         if tokenizer == "cnn":
             self.tokenizer = TemporalTokenizer(patch_size, d_model, cnn_widths)
+        elif tokenizer == "spectral":
+            self.tokenizer = SpectralTokenizer(patch_size, d_model)
         else:
-            self.tokenizer = TOKENIZERS[tokenizer](patch_size, d_model)
+            raise ValueError(f"tokenizer must be one of ['cnn', 'spectral']; got {tokenizer!r}.")
         self.spatial = SpatialEncoding(spatial_encoding, n_spatial_ids, d_model)
         self.backbone = Transformer(d_model, n_layers, n_heads, mlp_ratio, dropout, norm_eps)
 
