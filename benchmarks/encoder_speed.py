@@ -74,16 +74,17 @@ ENCODERS = {
 }
 
 
-def _interleaved(fns, repeats):
-    """Warm every function up once, then time them in turn ``repeats`` times."""
+def interleaved(fns, repeats, clock=time.perf_counter):
+    """Warm every function up once, then time them in turn ``repeats`` times with ``clock``
+    (wall time by default; ``time.process_time`` counts only this process's CPU time)."""
     for fn in fns.values():
         fn()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return times
 
 
@@ -160,7 +161,7 @@ def measure_training(repeats, sizes):
         for model in MODELS:
             fns[model], tokens[model] = train_step_fn(model, MODELS[model][size])
         print(f"[train, {size}] {', '.join(fns)} (interleaved) ...", flush=True)
-        times = _interleaved(fns, repeats)
+        times = interleaved(fns, repeats)
         out[size] = {model: {"tokens_per_s": tokens[model] / float(np.median(t)),
                              "step_s": float(np.median(t)), "tokens_per_step": tokens[model],
                              "times": t} for model, t in times.items()}
@@ -176,7 +177,7 @@ def measure_transform(repeats, sizes, rows):
             X = _data(model, MODELS[model][size], rows=rows[size]).numpy().astype(float)
             fns[model] = (lambda est=est, X=X: est.transform(X))
         print(f"[transform, {size}] (interleaved) ...", flush=True)
-        times = _interleaved(fns, repeats)
+        times = interleaved(fns, repeats)
         out[size] = {model: {"bins_per_s": rows[size] / float(np.median(t)),
                              "seconds": float(np.median(t)), "rows": rows[size], "times": t}
                      for model, t in times.items()}
@@ -235,7 +236,7 @@ def measure_encoders(repeats, names):
         print(f"[encoder, {name}] ours vs torch.nn.TransformerEncoder (6d) vs matmul (interleaved) ...",
               flush=True)
         ours, theirs, matmuls, shapes = encoder_pair(d, layers, heads, bins, patches, batch)
-        times = _interleaved({"ours": ours, "torch": theirs, "matmul": matmuls}, repeats)
+        times = interleaved({"ours": ours, "torch": theirs, "matmul": matmuls}, repeats)
         t_ours, t_torch = np.array(times["ours"]), np.array(times["torch"])
         rates = np.array(matmuls.rates[1:])  # (repeats, shapes); the first call was the warm-up
         peak = float(np.max(np.median(rates, axis=0)))
