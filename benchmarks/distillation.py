@@ -92,11 +92,19 @@ def _stopped_early(est):
     return len(valid) - 1 - int(np.nanargmin(valid)) >= params["patience"]
 
 
-def make_fit(cache, desc, log):
-    """The ``fit`` hook of ``run_comparison``: cached fits, the teacher checkpointed per epoch."""
+#: the LFP models that ``--lfp-layers`` deepens (the teacher and the fine-tuning heads keep theirs)
+LFP_ROWS = ("SS-LFP", "MS-LFP", "Distilled LFP", CENTRED)
+
+
+def make_fit(cache, desc, log, lfp_params=None):
+    """The ``fit`` hook of ``run_comparison``: cached fits, the teacher checkpointed per epoch;
+    ``lfp_params`` (e.g. ``{"n_layers": 4}``) are set on every LFP model (:data:`LFP_ROWS`) before
+    it is fitted, so SS-LFP, MS-LFP and the students stay matched while the teacher is reused."""
     from skdistill.estimators import TrainingCheckpoint
 
     def fit(estimator, X, y=None, *, name, **fit_params):
+        if lfp_params and name in LFP_ROWS:
+            estimator.set_params(**lfp_params)
         data = {**desc, "model": name}
         if name == "teacher":  # spikes do not depend on the LFP model: one teacher per seed
             data = {k: v for k, v in data.items() if k != "lfp_model"}
@@ -256,8 +264,8 @@ def teacher_vs_floor(result):
     return lines
 
 
-def report(done, pending, settings, per_model, quick, out, command):
-    """Write distillation.{json,md,png} from the finished units."""
+def report(done, pending, settings, per_model, quick, out, command, name="distillation"):
+    """Write ``<name>.{json,md,png}`` from the finished units."""
     from skdistill._demo import SIMULATED, format_generalization, format_table, plot_comparison
 
     md = ["# Cross-modal distillation at the reference scale (simulator)", "",
@@ -305,7 +313,7 @@ def report(done, pending, settings, per_model, quick, out, command):
 
         def fig(path):
             plot_comparison(res, path, title=f"LFP model {lfp_model}: session 0 (simulated)")
-    write_results("distillation", payload, md, quick=quick, out=out, figure=fig, echo=False)
+    write_results(name, payload, md, quick=quick, out=out, figure=fig, echo=False)
     return md
 
 
@@ -316,6 +324,9 @@ def main(argv=None):
                         help="comma-separated LFP models, in order (default %(default)s)")
     parser.add_argument("--units", type=int, default=None,
                         help="stop after this many units (default: all)")
+    parser.add_argument("--lfp-layers", type=int, default=None,
+                        help="depth of SS-LFP, MS-LFP and the students (default: the teacher's); "
+                             "writes distillation_lfp<N>layers.*")
     args = parse_args(parser, argv)
     from skdistill._comparison import REFERENCE_SCALE, run_comparison
 
@@ -334,6 +345,10 @@ def main(argv=None):
                     split="SegmentSplit(500 rows, 80/10/10, seed 42)",
                     decoder="per-session OLS on train segments, R² on val+test, mean x/y",
                     ms_lfp_epochs=math.ceil(scale["epochs"]["lfp"] / scale["n_sessions"]))
+    lfp_params = None if args.lfp_layers is None else {"n_layers": args.lfp_layers}
+    name = "distillation" if lfp_params is None else f"distillation_lfp{args.lfp_layers}layers"
+    if lfp_params is not None:
+        settings["lfp_model_params"] = lfp_params
     cache = make_cache(enabled=not (args.quick or args.no_cache))
     start = time.perf_counter()
 
@@ -347,7 +362,8 @@ def main(argv=None):
         todo_now = todo
     command = "python -m benchmarks.distillation" + (
         f" --seeds {' '.join(map(str, seeds))}" if seeds != [0, 1, 2] else "") + (
-        f" --lfp-models {args.lfp_models}" if lfp_models != ["population", "mrp"] else "")
+        f" --lfp-models {args.lfp_models}" if lfp_models != ["population", "mrp"] else "") + (
+        f" --lfp-layers {args.lfp_layers}" if lfp_params else "")
     done, per_model = [], {m: [] for m in lfp_models}
     for k, (seed, lfp_model, guard) in enumerate(todo_now):
         log(f"== unit {k + 1}/{len(todo)}: seed {seed}, {lfp_model}"
@@ -356,6 +372,8 @@ def main(argv=None):
         desc = dict(benchmark="distillation", n_sessions=scale["n_sessions"],
                     duration=scale["duration"], lfp_model=lfp_model, seed=seed)
         config = dict(desc, scale=scale, guard=guard)
+        if lfp_params is not None:  # a deeper LFP run never reads the default run's units
+            config["lfp_params"] = lfp_params
 
         def run(seed=seed, lfp_model=lfp_model, guard=guard, desc=desc):
             return run_comparison(
@@ -363,7 +381,7 @@ def main(argv=None):
                 seeds=(seed,), teacher_sessions=scale["teacher_sessions"],
                 model_params=scale["model_params"], epochs=scale["epochs"],
                 variants={CENTRED: {"target_mode": "center"}} if guard else None,
-                fit=make_fit(cache, desc, log),
+                fit=make_fit(cache, desc, log, lfp_params),
                 data=simulated_data(cache, scale["n_sessions"], scale["duration"], lfp_model),
                 n_threads=None, verbose=True)
 
@@ -371,10 +389,10 @@ def main(argv=None):
         done.append(((seed, lfp_model, guard), time.perf_counter() - t0))
         per_model[lfp_model].append(res)
         pending = [u for u in todo if u not in [d for d, _ in done]]
-        report(done, pending, settings, per_model, args.quick, args.out, command)
+        report(done, pending, settings, per_model, args.quick, args.out, command, name)
         log(f"unit done in {time.perf_counter() - t0:.0f} s; results written")
     md = report(done, [u for u in todo if u not in [d for d, _ in done]], settings, per_model,
-                args.quick, args.out, command)
+                args.quick, args.out, command, name)
     print("\n".join(md), flush=True)
 
 
