@@ -32,6 +32,9 @@ hours of fitted models; any change to code that simulates, fits or scores does.
 Run ``python -m benchmarks.distillation`` (hours on 2 shared cores: ~1 h per population unit);
 ``--quick`` is a 2-minute smoke run; ``--units N`` stops after N units; ``--lfp-models``,
 ``--seeds`` restrict the grid. Writes ``benchmarks/results/distillation.{json,md,png}``.
+``--lfp-layers N`` deepens SS-LFP, MS-LFP and the students to N blocks, all alike (a capacity
+check at matched budgets; the teacher and its cached fits stay) and writes
+``distillation_lfp<N>layers.*`` instead.
 """
 
 from __future__ import annotations
