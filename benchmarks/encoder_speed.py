@@ -110,9 +110,11 @@ def _data(model, cfg, rows=None):
     return torch.randn(shape, generator=gen)
 
 
-def train_step_fn(model, cfg):
-    """One optimizer step of ``model`` at ``cfg`` and the tokens it processes."""
+def train_step_fn(model, cfg, compiled=False):
+    """One optimizer step of ``model`` at ``cfg`` and the tokens it processes; ``compiled``: the
+    forward through ``torch.compile(module)`` (as ``compile=True`` estimators train)."""
     module = _module(model, cfg)
+    forward = torch.compile(module) if compiled else module
     opt = torch.optim.AdamW(module.parameters(), 1e-3)
     x = _data(model, cfg)
     session = torch.zeros(cfg["batch_size"], dtype=torch.long)
@@ -123,7 +125,7 @@ def train_step_fn(model, cfg):
     n_tokens = cfg["batch_size"] * cfg["segment_length"] * module.tokenizer.n_patches
 
     def step():
-        loss = module(x, session, **kwargs)["loss"]
+        loss = forward(x, session, **kwargs)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -17,6 +17,8 @@ ours against torch's counterpart on the same ``(B, L, d)`` tokens:
 and the whole stack four ways: ours and torch's in eager mode, and each under ``torch.compile``
 (inductor), with the compile time. Compiled, ``skdistill.nn`` takes its plain tensor expressions
 instead of its hand-written autograd functions, which the compiler cannot see into.
+Last, one full training step (forward, backward, AdamW) of the teacher, the LFP model and the
+student at their default sizes, eager against compiled: what ``compile=True`` changes in ``fit``.
 
 Times are CPU seconds of this process (``time.process_time``), interleaved repeat by repeat,
 medians: on a machine shared with other jobs, CPU time does not count the time the process waits
@@ -34,7 +36,7 @@ import torch
 from torch import nn
 
 from benchmarks._harness import machine, make_parser, parse_args, write_results
-from benchmarks.encoder_speed import interleaved
+from benchmarks.encoder_speed import MODELS, interleaved, train_step_fn
 from skdistill.nn import Transformer
 from skdistill.nn._transformer import Attention, GatedMLP, RMSNorm
 
@@ -109,6 +111,27 @@ def stacks(d, layers, heads, bins, patches, batch, compile_=True):
     return fns, compile_s, gap
 
 
+def training_steps(repeats, models):
+    """One full training step (forward, backward, AdamW) of each model at its default size,
+    eager against compiled (``compile=True``), with the compile seconds."""
+    out = {}
+    for model in models:
+        cfg = MODELS[model]["default"]
+        eager, _ = train_step_fn(model, cfg)
+        compiled, _ = train_step_fn(model, cfg, compiled=True)
+        start = time.perf_counter()
+        compiled()
+        compiled()  # the second call compiles nothing more (same shapes)
+        seconds = time.perf_counter() - start
+        times = interleaved({"eager": eager, "compiled": compiled}, repeats, time.process_time)
+        e, c = np.array(times["eager"]), np.array(times["compiled"])
+        out[model] = {"eager_s": float(np.median(e)), "compiled_s": float(np.median(c)),
+                      "speedup": float(np.median(e / c)), "compile_seconds": seconds}
+        print(f"  {model}: eager {out[model]['eager_s']:.3f} s, compiled "
+              f"{out[model]['compiled_s']:.3f} s per step", flush=True)
+    return out
+
+
 def main(argv=None):
     parser = make_parser(__doc__, seeds=(0,), quick_help="3 repeats, the teacher default only, "
                                                          "no compilation")
@@ -132,6 +155,9 @@ def main(argv=None):
             "speed_vs_torch_eager": {k: float(np.median(torch_t / np.array(v)))
                                      for k, v in times.items()},
             "compile_seconds": compile_s, "compiled_max_abs_difference": gap}
+    if not args.quick:
+        print("training steps, eager and compiled ...", flush=True)
+        report["training"] = training_steps(repeats, list(MODELS))
     command = " ".join(["python -m benchmarks.encoder_speed_breakdown"] + list(argv or sys.argv[1:]))
     write(report, args.quick, args.out, command)
     return report
@@ -166,6 +192,15 @@ def write(report, quick, out, command):
             c = r["compile_seconds"].get(k)
             lines.append(f"| {size} | {k} | {s:.3f} | {r['speed_vs_torch_eager'][k]:.2f}x | "
                          f"{'-' if c is None else f'{c:.0f}'} |")
+    if report.get("training"):
+        lines += ["", "## Training steps of the estimators' modules, eager and compiled", "",
+                  "One optimizer step (forward, backward, AdamW) at the default size, batch 32 "
+                  "windows of 50 bins, 96 channels: what `compile=True` changes in `fit`.", "",
+                  "| model | eager s | compiled s | speedup | compile s (first two calls) |",
+                  "|---|---|---|---|---|"]
+        for model, r in report["training"].items():
+            lines.append(f"| {model} | {r['eager_s']:.3f} | {r['compiled_s']:.3f} | "
+                         f"{r['speedup']:.2f}x | {r['compile_seconds']:.0f} |")
     gaps = [r["compiled_max_abs_difference"] for r in report["stacks"].values()
             if r["compiled_max_abs_difference"] is not None]
     if gaps:

@@ -224,3 +224,38 @@ def test_session_index_routes_labels_as_transform_does():
         enc.session_index("c")
     enc.set_params(unknown_session="a")
     assert enc.session_index(["c", "b"]).tolist() == [0, 1]
+
+
+def test_compile_trains_the_same_model_and_keeps_the_plain_module(spikes, tmp_path, monkeypatch):
+    """``compile=True`` trains through ``torch.compile`` (skorch's ``compile``): the same losses
+    and embeddings as eager training, and the fitted estimator keeps the plain module (clean
+    state-dict keys, pickles, saves). The compiler backend here is ``aot_eager``: it traces
+    forward and backward as inductor does, without a C++ compiler or inductor's compile time."""
+    X, _, session = spikes
+    compiled = []
+    real_compile = torch.compile
+
+    def recording_compile(model, **kwargs):
+        compiled.append(type(model).__name__)
+        return real_compile(model, **{**kwargs, "backend": "aot_eager"})
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    torch._dynamo.reset()
+    est = MaskedSpikeTransformer(**SMALL, compile=True).fit(X, session=session)
+    monkeypatch.setattr(torch, "compile", real_compile)
+    torch._dynamo.reset()
+    eager = MaskedSpikeTransformer(**SMALL).fit(X, session=session)
+    assert "MaskedAutoencoder" in compiled
+    assert type(est.net_.module_) is type(eager.net_.module_)  # the plain module, not a wrapper
+    assert list(est.module_.state_dict()) == list(eager.module_.state_dict())
+    np.testing.assert_allclose([h["train_loss"] for h in est.history_],
+                               [h["train_loss"] for h in eager.history_], rtol=1e-4)
+    Z = est.transform(X, session=session)
+    np.testing.assert_allclose(Z, eager.transform(X, session=session), atol=1e-4)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X, session=session), Z)
+    est.save(tmp_path / "compiled.pt")
+    loaded = MaskedSpikeTransformer.load(tmp_path / "compiled.pt")
+    assert loaded.compile is True
+    np.testing.assert_array_equal(loaded.transform(X, session=session), Z)
+    with pytest.raises(Exception, match="compile"):
+        MaskedSpikeTransformer(**SMALL, compile="yes").fit(X, session=session)

@@ -222,6 +222,9 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
         skorch's per-epoch history printout.
+    compile : bool, default=False
+        Train through ``torch.compile``: faster steps after a one-off compilation (see
+        ``docs/training.md``, "Compiled training").
     callbacks : list or None, default=None
         Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``).
 
@@ -304,6 +307,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         random_state=None,
         verbose=0,
         callbacks=None,
+        compile=False,
     ):
         self.spatial_encoding = spatial_encoding
         self.mask_scale = mask_scale
@@ -333,6 +337,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.compile = compile
 
     # ---- model construction (also used by load())
     def _layout(self, fitting):
@@ -565,6 +570,9 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
+    compile : bool, default=False
+        Train through ``torch.compile``: faster steps after a one-off compilation (see
+        ``docs/training.md``, "Compiled training").
     callbacks : list or None, default=None
         Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``).
 
@@ -630,6 +638,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         random_state=None,
         verbose=0,
         callbacks=None,
+        compile=False,
     ):
         self.pretrained = pretrained
         self.init_params = init_params
@@ -651,6 +660,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.compile = compile
 
     def _build_module(self, encoder=None):
         if encoder is None:

@@ -65,6 +65,7 @@ TRAINING_CONSTRAINTS = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "callbacks": [list, None],
+    "compile": ["boolean"],
 }
 
 
@@ -177,10 +178,16 @@ class RecordOutput(Callback):
             net.history.record_batch(f"{prefix}_{self.key}", float(y_pred[self.key]))
 
 
+def plain_module(module):
+    """``module`` without its ``torch.compile`` wrapper: the parameters and state-dict keys of the
+    module itself, whether or not training compiled it."""
+    return getattr(module, "_orig_mod", module)
+
+
 def _fingerprint(net, dataset):
     """What a checkpoint must match to be resumed: parameter shapes, data, epochs."""
     h = hashlib.sha256()
-    for name, value in net.module_.state_dict().items():
+    for name, value in plain_module(net.module_).state_dict().items():
         h.update(f"{name}{tuple(value.shape)}".encode())
     h.update(f"{len(dataset)}|{net.max_epochs}|{net.batch_size}|{net.lr}".encode())
     for name, column in sorted(getattr(dataset, "columns", {}).items()):
@@ -228,7 +235,7 @@ class TrainingCheckpoint(Callback):
         state = torch.load(self.path, map_location="cpu", weights_only=True)
         if state.get("fingerprint") != self._key:
             return
-        net.module_.load_state_dict(state["module"])
+        plain_module(net.module_).load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history = History(from_storable(state["history"]))
         torch.set_rng_state(state["torch_rng"])
@@ -254,7 +261,7 @@ class TrainingCheckpoint(Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "fingerprint": self._key,
-            "module": net.module_.state_dict(),
+            "module": plain_module(net.module_).state_dict(),
             "optimizer": net.optimizer_.state_dict(),
             "history": to_storable(net.history.to_list()),
             "torch_rng": torch.get_rng_state(),
@@ -309,7 +316,8 @@ class TorchEstimator(TorchStateMixin, BaseEstimator):
 
     @property
     def module_(self):
-        return self.net_.module_
+        """The torch module (the plain one when training compiled it)."""
+        return plain_module(self.net_.module_)
 
     @property
     def history_(self):
@@ -357,16 +365,23 @@ class TorchEstimator(TorchStateMixin, BaseEstimator):
             callbacks=self._callbacks(valid_set, callbacks),
             device=self.device_,
             verbose=self.verbose,
+            compile=bool(getattr(self, "compile", False)),
             **net_params,
         )
 
     def _train(self, net, train_set, *, partial=False, epochs=None):
         """Fit ``net`` on ``train_set`` (keeping it as ``net_`` whatever happens)."""
         self.net_ = net
-        if partial:
-            net.partial_fit(train_set, None, epochs=epochs)
-        else:
-            net.fit(train_set, None)
+        try:
+            if partial:
+                net.partial_fit(train_set, None, epochs=epochs)
+            else:
+                net.fit(train_set, None)
+        finally:
+            # a compiled module (``compile=True``) trained; the fitted estimator keeps the plain
+            # one (same parameters): it pickles, and transform / predict run it eagerly
+            if hasattr(net, "module_"):
+                net.module_ = plain_module(net.module_)
         return net
 
     def _attach_module(self, module):

@@ -122,7 +122,7 @@ class DistilledLFPTransformer(LFPTransformer):
                  weight_decay=0.01, batch_size=32, max_epochs=20, validation_fraction=0.1,
                  early_stopping=False, patience=5, train_stride=None,
                  window_sampling="random", unknown_session="error", device="auto",
-                 random_state=None, verbose=0, callbacks=None):
+                 random_state=None, verbose=0, callbacks=None, compile=False):
         self.teacher = teacher
         self.segment_length = segment_length
         self.patch_size = patch_size
@@ -160,6 +160,7 @@ class DistilledLFPTransformer(LFPTransformer):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.compile = compile
 
     # -- module -------------------------------------------------------------------------------
     def _init_offsets(self, module, X, session, session_index):

@@ -421,6 +421,9 @@ class MaskedSpikeTransformer(_SessionEncoder):
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
         ``1`` prints skorch's per-epoch table.
+    compile : bool, default=False
+        Train through ``torch.compile``: faster steps after a one-off compilation (see
+        ``docs/training.md``, "Compiled training").
     callbacks : list or None, default=None
         Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``, ``EarlyStopping()``,
         ``Checkpoint()``, :class:`~skdistill.estimators.TrainingCheckpoint` to resume a killed
@@ -460,7 +463,7 @@ class MaskedSpikeTransformer(_SessionEncoder):
                  weight_decay=0.01, batch_size=32, max_epochs=20, validation_fraction=0.1,
                  early_stopping=False, patience=5, train_stride=None,
                  window_sampling="random", unknown_session="error", device="auto",
-                 random_state=None, verbose=0, callbacks=None):
+                 random_state=None, verbose=0, callbacks=None, compile=False):
         self.segment_length = segment_length
         self.patch_size = patch_size
         self.d_model = d_model
@@ -493,6 +496,7 @@ class MaskedSpikeTransformer(_SessionEncoder):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.compile = compile
 
     def _check_values(self, X, session):
         return check_spike_counts(X, session, name="X (spike counts)")
@@ -550,7 +554,7 @@ class LFPTransformer(_SessionEncoder):
                  max_epochs=20, validation_fraction=0.1,
                  early_stopping=False, patience=5, train_stride=None, window_sampling="random",
                  unknown_session="error", device="auto", random_state=None, verbose=0,
-                 callbacks=None):
+                 callbacks=None, compile=False):
         self.segment_length = segment_length
         self.patch_size = patch_size
         self.d_model = d_model
@@ -582,6 +586,7 @@ class LFPTransformer(_SessionEncoder):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.compile = compile
 
     def _check_values(self, X, session):
         return check_continuous(X, session, name="X (LFP)")

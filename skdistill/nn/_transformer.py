@@ -15,8 +15,8 @@ shared by every block; query and key are rotated in one call; a padding mask is 
 
 Under ``torch.compile`` the same functions take their plain tensor expressions instead
 (:func:`torch.compiler.is_compiling`): the hand-written autograd functions are opaque to the
-compiler, the plain expressions are what it fuses. Compiled, the stack runs at 1.02-1.03x the
-speed of an eager ``torch.nn.TransformerEncoder`` of equal FLOPs on CPU, eager at 0.94-0.96x
+compiler, the plain expressions are what it fuses. Compiled, the stack runs at 1.02-1.08x the
+speed of an eager ``torch.nn.TransformerEncoder`` of equal FLOPs on CPU, eager at 0.90-0.95x
 (``benchmarks/results/encoder_speed_breakdown.md``).
 """
 
