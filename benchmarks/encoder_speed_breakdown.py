@@ -36,15 +36,12 @@ import torch
 from torch import nn
 
 from benchmarks._harness import machine, make_parser, parse_args, write_results
-from benchmarks.encoder_speed import MODELS, interleaved, train_step_fn
+from benchmarks.encoder_speed import ENCODERS, MODELS, interleaved, train_step_fn
 from skdistill.nn import Transformer
 from skdistill.nn._transformer import Attention, GatedMLP, RMSNorm
 
-#: (d, layers, heads, bins, patches, batch), as in ``encoder_speed.ENCODERS``
-SIZES = {
-    "teacher default (128 x 2)": (128, 2, 4, 50, 3, 32),
-    "reference (256 x 10), 0.5 s windows": (256, 10, 8, 50, 2, 32),
-}
+#: (d, layers, heads, bins, patches, batch): the four stacks of ``encoder_speed.ENCODERS``
+SIZES = dict(ENCODERS)
 
 
 def sublayers(d, heads, bins, patches, batch):
@@ -97,6 +94,7 @@ def stacks(d, layers, heads, bins, patches, batch, compile_=True):
     fns = {"ours eager": lambda: ours(x, positions).sum().backward(),
            "torch eager": lambda: theirs(x).sum().backward()}
     compile_s, gap = {}, None
+    torch._dynamo.reset()
     if compile_:
         for name, module, args in (("ours compiled", ours, (x, positions)),
                                    ("torch compiled", theirs, (x,))):
@@ -117,6 +115,7 @@ def training_steps(repeats, models):
     out = {}
     for model in models:
         cfg = MODELS[model]["default"]
+        torch._dynamo.reset()  # a fresh compile cache, as in a new process (no recompile limit)
         eager, _ = train_step_fn(model, cfg)
         compiled, _ = train_step_fn(model, cfg, compiled=True)
         start = time.perf_counter()
