@@ -134,6 +134,7 @@ def make_fit(cache, desc, log, lfp_params=None):
             index = cache.root / "distillation_index"
             index.mkdir(parents=True, exist_ok=True)
             tag = "_".join(str(data.get(k, "any")) for k in ("lfp_model", "seed", "model"))
+            tag += index_suffix(lfp_params) if name != "teacher" else ""
             (index / f"{tag.replace(' ', '_')}.json").write_text(json.dumps(
                 {"key": res.key, "class": type(est).__name__, "module": type(est).__module__,
                  "data": data, "seconds": res.seconds}, indent=1, default=str))
@@ -145,12 +146,20 @@ def make_fit(cache, desc, log, lfp_params=None):
     return fit
 
 
-def load_indexed(cache, lfp_model, seed, model):
+def index_suffix(lfp_params):
+    """What ``--lfp-layers`` adds to a model's index name, so that a deeper run never overwrites
+    (or is read as) the default run's entries: ``""`` or e.g. ``"_n_layers4"``."""
+    return "".join(f"_{k}{v}" for k, v in sorted((lfp_params or {}).items()))
+
+
+def load_indexed(cache, lfp_model, seed, model, lfp_params=None):
     """The cached model ``model`` ("teacher", "MS-LFP", "SS-LFP", "Distilled LFP", ...) of one
-    unit, or None when that unit has not fitted it yet."""
+    unit (of the ``--lfp-layers`` run when ``lfp_params`` is given), or None when that unit has
+    not fitted it yet."""
     import importlib
 
     tag = "_".join(str(v) for v in ("any" if model == "teacher" else lfp_model, seed, model))
+    tag += index_suffix(lfp_params) if model != "teacher" else ""
     path = cache.root / "distillation_index" / f"{tag.replace(' ', '_')}.json"
     if not path.exists():
         return None
