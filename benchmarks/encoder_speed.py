@@ -196,17 +196,24 @@ def encoder_flops(d, layers, batch, length):
     return layers * (32 * n * d * d + 4 * batch * length * length * d)
 
 
-def encoder_pair(d, layers, heads, bins, patches, batch):
-    """Forward+backward closures of our Transformer and torch's (6d feed-forward), and the
-    matmul-peak closures of the model's GEMM shapes."""
+def encoder_stacks(d, layers, heads, bins, patches, batch):
+    """Tokens ``x`` (B, L, d), their positions, our Transformer and torch's at equal FLOPs
+    (pre-norm, batch-first, GELU, a 6d feed-forward, no dropout)."""
     torch.manual_seed(0)
-    length = bins * patches
-    x = torch.randn(batch, length, d)
+    x = torch.randn(batch, bins * patches, d)
     positions = torch.arange(bins).repeat_interleave(patches).expand(batch, -1)
     ours = Transformer(d, layers, heads, 4.0, 0.0)
     layer = torch.nn.TransformerEncoderLayer(d, heads, dim_feedforward=6 * d, dropout=0.0,
                                              activation="gelu", batch_first=True, norm_first=True)
     theirs = torch.nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+    return x, positions, ours, theirs
+
+
+def encoder_pair(d, layers, heads, bins, patches, batch):
+    """Forward+backward closures of our Transformer and torch's (6d feed-forward), and the
+    matmul-peak closures of the model's GEMM shapes."""
+    x, positions, ours, theirs = encoder_stacks(d, layers, heads, bins, patches, batch)
+    length = bins * patches
 
     def ours_step():
         ours(x, positions).sum().backward()

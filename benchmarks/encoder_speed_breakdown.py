@@ -36,8 +36,7 @@ import torch
 from torch import nn
 
 from benchmarks._harness import machine, make_parser, parse_args, write_results
-from benchmarks.encoder_speed import ENCODERS, MODELS, interleaved, train_step_fn
-from skdistill.nn import Transformer
+from benchmarks.encoder_speed import ENCODERS, MODELS, encoder_stacks, interleaved, train_step_fn
 from skdistill.nn._transformer import Attention, GatedMLP, RMSNorm
 
 #: (d, layers, heads, bins, patches, batch): the four stacks of ``encoder_speed.ENCODERS``
@@ -84,13 +83,7 @@ def sublayers(d, heads, bins, patches, batch):
 
 def stacks(d, layers, heads, bins, patches, batch, compile_=True):
     """Forward + backward closures of the whole stack (eager and compiled) and compile seconds."""
-    torch.manual_seed(0)
-    x = torch.randn(batch, bins * patches, d)
-    positions = torch.arange(bins).repeat_interleave(patches).expand(batch, -1)
-    ours = Transformer(d, layers, heads, 4.0, 0.0)
-    layer = nn.TransformerEncoderLayer(d, heads, dim_feedforward=6 * d, dropout=0.0,
-                                       activation="gelu", batch_first=True, norm_first=True)
-    theirs = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+    x, positions, ours, theirs = encoder_stacks(d, layers, heads, bins, patches, batch)
     fns = {"ours eager": lambda: ours(x, positions).sum().backward(),
            "torch eager": lambda: theirs(x).sum().backward()}
     compile_s, gap = {}, None

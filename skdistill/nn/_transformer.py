@@ -193,8 +193,7 @@ def rotate(x, cos, sin):
     strided view (e.g. query and key stacked: ``(2, B, H, L, Dh)``)."""
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
     if _compiling():
-        first, second = x.chunk(2, dim=-1)
-        return torch.cat([first * cos - second * sin, second * cos + first * sin], dim=-1)
+        return apply_rotary(x, torch.cat([cos, cos], dim=-1), torch.cat([sin, sin], dim=-1))
     if torch.is_grad_enabled() and x.requires_grad:
         return _RotaryFunction.apply(x, cos, sin)
     return _rotate_into(_empty_heads(x), x, cos, sin, 1.0)
@@ -240,8 +239,8 @@ class GatedMLP(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
-        if _compiling():
-            return self.dropout(self.down(self.dropout(F.gelu(self.gate(x)) * self.up(x))))
+        if _compiling():  # two plain GEMMs and the plain product (gated_gelu), for the compiler
+            return self.dropout(self.down(self.dropout(gated_gelu(self.gate(x), self.up(x)))))
         # gate and up in one GEMM (their weights side by side; the parameters stay two Linears)
         weight = torch.cat([self.gate.weight, self.up.weight])
         bias = torch.cat([self.gate.bias, self.up.bias])
