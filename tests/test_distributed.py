@@ -58,6 +58,26 @@ def test_two_processes_match_one_process_exactly_when_training_is_deterministic(
     assert type(two.net_).__name__ == "EngineNet"
 
 
+def test_compiled_training_in_two_processes_matches_one_eager_process():
+    # compile=True under DDP: each process compiles its module (a dict of torch.compile
+    # arguments travels to the spawned processes; aot_eager traces forward and backward as
+    # inductor does, without its compile time) and the fit equals the eager one-process fit
+    rng = np.random.default_rng(0)
+    S = rng.poisson(1.0, (180, 8)).astype(float)
+    L = rng.normal(size=(180, 8))
+    teacher = MaskedSpikeTransformer(**SMALL, decoder_width=8, max_epochs=1).fit(S)
+    student = DistilledLFPTransformer(FrozenEstimator(teacher), **SMALL, batch_size=8,
+                                      max_epochs=3, window_sampling="grid")
+    one = clone(student).fit(L, teacher_X=S)
+    two = fit_distributed(clone(student).set_params(compile={"backend": "aot_eager"}), L,
+                          teacher_X=S, world_size=2, threads_per_process=1)
+    np.testing.assert_allclose(_history(two, "train_loss"), _history(one, "train_loss"),
+                               rtol=2e-4, atol=1e-6)
+    assert list(two.module_.state_dict()) == list(one.module_.state_dict())  # no wrapper keys
+    np.testing.assert_allclose(two.transform(L), one.transform(L), atol=1e-4)
+    assert two.compile == {"backend": "aot_eager"}
+
+
 def test_masked_autoencoder_loss_curve_matches_one_process():
     # masked training draws its masks per process, so the curves agree statistically: the same
     # global batch (32 windows) on 2 x 16 per process

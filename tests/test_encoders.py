@@ -236,16 +236,20 @@ def test_compile_trains_the_same_model_and_keeps_the_plain_module(spikes, tmp_pa
     real_compile = torch.compile
 
     def recording_compile(model, **kwargs):
-        compiled.append(type(model).__name__)
+        compiled.append((type(model).__name__, kwargs))
         return real_compile(model, **{**kwargs, "backend": "aot_eager"})
 
     monkeypatch.setattr(torch, "compile", recording_compile)
     torch._dynamo.reset()
     est = MaskedSpikeTransformer(**SMALL, compile=True).fit(X, session=session)
+    # a dict is torch.compile's keyword arguments
+    MaskedSpikeTransformer(**{**SMALL, "max_epochs": 1}, compile={"dynamic": False}).fit(
+        X, session=session)
     monkeypatch.setattr(torch, "compile", real_compile)
     torch._dynamo.reset()
     eager = MaskedSpikeTransformer(**SMALL).fit(X, session=session)
-    assert "MaskedAutoencoder" in compiled
+    assert ("MaskedAutoencoder", {}) in compiled
+    assert ("MaskedAutoencoder", {"dynamic": False}) in compiled
     assert type(est.net_.module_) is type(eager.net_.module_)  # the plain module, not a wrapper
     assert list(est.module_.state_dict()) == list(eager.module_.state_dict())
     np.testing.assert_allclose([h["train_loss"] for h in est.history_],

@@ -191,3 +191,43 @@ def test_compiled_transformer_traces_one_graph_and_matches_eager(causal):
     for name in want:
         assert torch.allclose(got[name], want[name], atol=1e-4, rtol=1e-4), name
     torch._dynamo.reset()
+
+
+def test_masked_autoencoder_and_student_compile_without_graph_breaks():
+    """The session-table lookup is a gather on the device (no ``.tolist()``) and padded target
+    rows are weighted out (no boolean indexing), so both training forwards trace as one graph
+    (``fullgraph=True`` raises on a break) with the eager values, and a session's table gets
+    gradient only from the rows of that session."""
+    from skdistill.nn import select_sessions
+    from skdistill.nn._distill import DistillationStudent
+
+    torch.manual_seed(3)
+    x = torch.randn(4, 6, 10)
+    session = torch.tensor([0, 2, 2, 0])
+    mae = MaskedAutoencoder(10, 3, patch_size=4, d_model=16, n_layers=1, n_heads=2,
+                            decoder_width=16, decoder_layers=1, mask_ratio=0.5)
+    torch._dynamo.reset()
+    out = torch.compile(mae, backend="aot_eager", fullgraph=True)(x, session)
+    out["loss"].backward()
+    grads = {k: p.grad for k, p in mae.tokenizer.session_embeddings.items()}
+    assert grads["1"] is None or float(grads["1"].abs().sum()) == 0.0  # session 1 not in batch
+    assert float(grads["0"].abs().sum()) > 0 and float(grads["2"].abs().sum()) > 0
+    tables = select_sessions(mae.tokenizer.session_embeddings, session)
+    assert torch.equal(tables[1], mae.tokenizer.session_embeddings["2"])
+
+    student = DistillationStudent(10, 1, teacher_dim=8, patch_size=4, d_model=16, n_layers=1,
+                                  n_heads=2, value_embedding="conv")
+    target = torch.randn(4, 6, 8)
+    target[1, 4:] = float("nan")  # a window shorter than its run
+    zero = torch.zeros(4, dtype=torch.long)
+    eager = student(x, zero, target)
+    rows = ~torch.isnan(target).any(-1)
+    latent = student.projection(student.encode_layers(x, zero)[student.align_layer])
+    want = 1 - F.cosine_similarity(latent[rows], student.normalize_target(target[rows]),
+                                   dim=-1, eps=1e-6).mean()  # the loss on the real rows alone
+    assert torch.allclose(eager["alignment"], want, atol=1e-6)
+    torch._dynamo.reset()
+    compiled = torch.compile(student, backend="aot_eager", fullgraph=True)(x, zero, target)
+    assert torch.allclose(compiled["loss"], eager["loss"], atol=1e-5)
+    assert torch.allclose(compiled["cosine"], eager["cosine"], atol=1e-6)
+    torch._dynamo.reset()

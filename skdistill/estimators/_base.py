@@ -65,7 +65,7 @@ TRAINING_CONSTRAINTS = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "callbacks": [list, None],
-    "compile": ["boolean"],
+    "compile": ["boolean", dict],
 }
 
 
@@ -365,7 +365,7 @@ class TorchEstimator(TorchStateMixin, BaseEstimator):
             callbacks=self._callbacks(valid_set, callbacks),
             device=self.device_,
             verbose=self.verbose,
-            compile=bool(getattr(self, "compile", False)),
+            **compile_params(getattr(self, "compile", False)),
             **net_params,
         )
 
@@ -390,6 +390,14 @@ class TorchEstimator(TorchStateMixin, BaseEstimator):
                               lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
                               train_split=None, device=self.device_, verbose=self.verbose)
         self.net_.initialize()
+
+
+def compile_params(option):
+    """skorch's ``compile`` arguments for an estimator's ``compile`` (``True``, ``False`` or a
+    dict of ``torch.compile`` keyword arguments, passed as skorch's ``compile__*``)."""
+    if isinstance(option, dict):
+        return {"compile": True, **{f"compile__{key}": value for key, value in option.items()}}
+    return {"compile": bool(option)}
 
 
 def _quiet(*args, **kwargs):

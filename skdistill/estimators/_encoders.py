@@ -421,9 +421,10 @@ class MaskedSpikeTransformer(_SessionEncoder):
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
         ``1`` prints skorch's per-epoch table.
-    compile : bool, default=False
-        Train through ``torch.compile``: faster steps after a one-off compilation (see
-        ``docs/training.md``, "Compiled training").
+    compile : bool or dict, default=False
+        Train through ``torch.compile``: faster steps after a one-off compilation. A dict
+        compiles with it as ``torch.compile``'s keyword arguments (``{"mode": "max-autotune"}``,
+        ``{"backend": "aot_eager"}``); see ``docs/training.md``, "Compiled training".
     callbacks : list or None, default=None
         Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``, ``EarlyStopping()``,
         ``Checkpoint()``, :class:`~skdistill.estimators.TrainingCheckpoint` to resume a killed

@@ -82,9 +82,10 @@ class SupervisedEncoderRegressor(RegressorMixin, TorchEstimator):
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
-    compile : bool, default=False
-        Train through ``torch.compile``: faster steps after a one-off compilation (see
-        ``docs/training.md``, "Compiled training").
+    compile : bool or dict, default=False
+        Train through ``torch.compile``: faster steps after a one-off compilation. A dict
+        compiles with it as ``torch.compile``'s keyword arguments (``{"mode": "max-autotune"}``,
+        ``{"backend": "aot_eager"}``); see ``docs/training.md``, "Compiled training".
     callbacks : list or None, default=None
 
     Attributes

@@ -21,6 +21,7 @@ from skdistill.nn._tokenizers import (
     MLPValueEmbedding,
     PatchTokenizer,
     pool_patches,
+    select_sessions,
 )
 from skdistill.nn._transformer import (
     Attention,
@@ -54,6 +55,7 @@ __all__ = [
     "MLPValueEmbedding",
     "PatchTokenizer",
     "pool_patches",
+    "select_sessions",
     "Attention",
     "GatedMLP",
     "RMSNorm",

@@ -32,19 +32,40 @@ __all__ = ["DistillationStudent", "alignment_loss", "variance_hinge"]
 TARGET_MODES = ("raw", "center", "standardize")
 
 
-def alignment_loss(prediction, target, kind="cosine"):
-    """``1 - mean cosine`` or mean squared error between ``(..., d)`` tensors."""
+def _weighted_mean(values, weights):
+    """Mean of ``values`` (no weights) or its ``weights``-weighted mean (0/1 masks)."""
+    if weights is None:
+        return values.mean()
+    weights = weights.to(values.dtype)
+    return (values * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def alignment_loss(prediction, target, kind="cosine", weights=None):
+    """``1 - mean cosine`` or mean squared error between ``(..., d)`` tensors.
+
+    ``weights`` (``prediction.shape[:-1]``, e.g. a 0/1 mask of real rows) weights the mean over
+    rows: with a mask it equals the loss on the masked rows alone, without indexing them (a
+    data-dependent shape, which ``torch.compile`` cannot trace in one graph)."""
     if kind == "cosine":
-        return 1.0 - F.cosine_similarity(prediction, target, dim=-1, eps=1e-6).mean()
+        return 1.0 - _weighted_mean(F.cosine_similarity(prediction, target, dim=-1, eps=1e-6),
+                                    weights)
     if kind == "mse":
-        return F.mse_loss(prediction, target)
+        return _weighted_mean((prediction - target).square().mean(-1), weights)
     raise ValueError(f"alignment loss must be 'cosine' or 'mse'; got {kind!r}.")
 
 
-def variance_hinge(latents, floor=1.0):
-    """Mean over dimensions of ``relu(floor - std)``, std taken over every bin of the batch."""
+def variance_hinge(latents, floor=1.0, weights=None):
+    """Mean over dimensions of ``relu(floor - std)``, std taken over every bin of the batch
+    (over the bins where ``weights`` is 1, when given)."""
     flat = latents.reshape(-1, latents.shape[-1])
-    std = torch.sqrt(flat.var(dim=0) + 1e-4)
+    if weights is None:
+        var = flat.var(dim=0)
+    else:
+        w = weights.reshape(-1, 1).to(flat.dtype)
+        n = w.sum()
+        mean = (flat * w).sum(0) / n.clamp_min(1.0)
+        var = ((flat - mean).square() * w).sum(0) / (n - 1).clamp_min(1.0)
+    std = torch.sqrt(var + 1e-4)
     return F.relu(floor - std).mean()
 
 
@@ -167,14 +188,18 @@ class DistillationStudent(PatchEncoder):
         align = torch.zeros((), device=x.device)
         cosine = torch.full((), float("nan"), device=x.device)
         if target is not None:
-            rows = ~torch.isnan(target).any(-1)  # NaN rows pad a window shorter than its run
-            projected = self.projection(layers[self.align_layer])[rows]
-            goal = self.normalize_target(target[rows])
-            align = alignment_loss(projected, goal, self.align_loss)
+            # NaN rows pad a window shorter than its run: weighted out (not indexed away, which
+            # would give a data-dependent shape and a graph break under torch.compile)
+            rows = ~torch.isnan(target).any(-1)
+            projected = self.projection(layers[self.align_layer])
+            goal = self.normalize_target(torch.where(rows[..., None], target, 0.0))
+            align = alignment_loss(projected, goal, self.align_loss, weights=rows)
             with torch.no_grad():
-                cosine = F.cosine_similarity(projected, goal, dim=-1, eps=1e-6).mean()
+                cosine = _weighted_mean(
+                    F.cosine_similarity(projected, goal, dim=-1, eps=1e-6), rows)
             loss = loss + self.align_weight * align
             if self.variance_weight:
-                loss = loss + self.variance_weight * variance_hinge(projected, self.variance_floor)
+                loss = loss + self.variance_weight * variance_hinge(projected, self.variance_floor,
+                                                                    weights=rows)
         return {"loss": loss, "reconstruction": recon_loss.detach(), "alignment": align.detach(),
                 "cosine": cosine, "latent": final}

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from skdistill.nn._patch_encoder import PatchEncoder, make_value_embedding
-from skdistill.nn._tokenizers import CausalConvValueEmbedding
+from skdistill.nn._tokenizers import CausalConvValueEmbedding, select_sessions
 from skdistill.nn._transformer import Transformer
 
 __all__ = ["MaskedAutoencoder", "make_value_embedding", "masked_reconstruction_loss"]
@@ -164,9 +164,7 @@ class MaskedAutoencoder(PatchEncoder):
         extra = ({"visible_fraction": n_keep / n_tokens}
                  if isinstance(embedder, CausalConvValueEmbedding) else {})
         tokens = embedder(values * keep4, valid & keep4, **extra)
-        tables = torch.stack(
-            [self.tokenizer.session_embeddings[str(int(s))] for s in session_idx.tolist()]
-        )
+        tables = self.tokenizer.session_tables(session_idx)
         tokens = (tokens + tables[:, None]).reshape(batch, n_tokens, -1)
         positions = self.token_positions(batch, n_bins, n_patches, x.device)
 
@@ -180,7 +178,7 @@ class MaskedAutoencoder(PatchEncoder):
         full = self.mask_token + session_part  # a fresh tensor: scattered into in place
         full.scatter_(1, gather, encoded)
         decoded = self.decoder(self.decoder_in(full), positions, valid_patch)
-        offsets = torch.stack([self.offsets[str(int(k))] for k in session_idx.tolist()])
+        offsets = select_sessions(self.offsets, session_idx)
         prediction = self.head(decoded).reshape(batch, n_bins, n_patches, size) + offsets[:, None]
 
         masked = ~keep4 & valid

@@ -24,7 +24,18 @@ __all__ = [
     "CausalConvValueEmbedding",
     "PatchTokenizer",
     "pool_patches",
+    "select_sessions",
 ]
+
+
+def select_sessions(tables, session_idx):
+    """Stack the per-session parameters of ``tables`` (an ``nn.ParameterDict`` keyed ``"0"``,
+    ``"1"``, ...) and index them by ``session_idx`` (a ``(B,)`` long tensor): ``(B, *shape)``.
+
+    One gather on the device, without reading ``session_idx`` on the host, so ``torch.compile``
+    traces it without a graph break; gradients reach exactly the tables that were selected."""
+    stacked = torch.stack([tables[str(k)] for k in range(len(tables))])
+    return stacked[session_idx.to(device=stacked.device, dtype=torch.long)]
 
 
 class CountEmbedding(nn.Module):
@@ -169,8 +180,11 @@ class PatchTokenizer(nn.Module):
         """Return tokens ``(B, T, P, d)``, and the patched values and validity ``(B, T, P, S)``."""
         values, valid = self.patchify(x)
         tokens = self.value_embedding(values, valid)
-        tables = torch.stack([self.session_embeddings[str(int(s))] for s in session_idx.tolist()])
-        return tokens + tables[:, None], values, valid
+        return tokens + self.session_tables(session_idx)[:, None], values, valid
+
+    def session_tables(self, session_idx):
+        """The ``(B, n_patches, d_model)`` session tables of a batch (:func:`select_sessions`)."""
+        return select_sessions(self.session_embeddings, session_idx)
 
 
 def pool_patches(tokens, valid_patch=None, readout="mean"):
