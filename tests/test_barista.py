@@ -3,6 +3,7 @@ routing through GridSearchCV, the simulated cohort and the real grip-force recor
 
 from __future__ import annotations
 
+import copy
 import glob
 import os
 import pickle
@@ -386,6 +387,46 @@ def test_classifier_random_init_learns_and_mean_readout(data):
     Xn = X[:3]
     assert clf.predict(Xn, session=["new"] * 3, electrodes={"new": electrodes["s1"]}).shape == (3,)
     assert clone(clf).get_params()["init_params"] == dict(TINY)
+
+
+def test_attention_readout_starts_at_the_mean_and_learns_which_tokens_to_weight():
+    """``readout="attention"``: a zero query is exactly the mean readout; trained, the query
+    weights a token by its content; any session predicts."""
+    from sklearn.metrics import roc_auc_score
+
+    from skdistill.nn._barista import BaristaClassifierModule
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    n, n_ch, t = 96, 6, 128
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, n_ch, t))
+    X[:, 0] += np.where(y, 3.0, 0.0)[:, None] * np.sin(np.arange(t) * 2 * np.pi * 12 / 128)
+    session = np.array(["s1"] * n)
+    electrodes = {"s1": _table(n_ch, 0)}
+    kw = dict(init_params=dict(TINY), lr=3e-3, head_lr=3e-2, warmup_epochs=0, max_epochs=12,
+              random_state=0, batch_size=16, head_norm=True, validation_fraction=0.0)
+    att = BaristaClassifier(None, readout="attention", **kw).fit(
+        X, y, session=session, electrodes=electrodes)
+    mod = att.module_
+    assert mod.query is not None and mod.token_weights is None
+    assert float(mod.query.detach().abs().sum()) > 0  # the query learned
+    # with the query at zero the module is the mean readout of the same encoder
+    mean = BaristaClassifierModule(mod.encoder, 2, 1, 4, n_ch, readout="mean")
+    mean.classifier.load_state_dict(mod.classifier.state_dict())
+    zeroed = copy.deepcopy(mod)
+    with torch.no_grad():
+        zeroed.query.zero_()
+        zeroed.norm = None
+    inputs = dict(x=torch.randn(3, n_ch, t), spatial_ids=torch.zeros(3, n_ch, 3, dtype=torch.long),
+                  channel_mask=torch.ones(3, n_ch, dtype=torch.bool),
+                  session_index=torch.zeros(3, dtype=torch.long))
+    zeroed.eval(), mean.eval()
+    torch.testing.assert_close(zeroed(**inputs), mean(**inputs))
+    # any session predicts (no per-session table), and the training set is learned
+    assert att.predict(X[:3], session=["new"] * 3, electrodes={"new": electrodes["s1"]}).shape == (3,)
+    proba = att.predict_proba(X, session=session, electrodes=electrodes)[:, 1]
+    assert roc_auc_score(y, proba) > 0.9
 
 
 def test_classifier_pretrains_an_unfitted_encoder_and_checks_input(data):

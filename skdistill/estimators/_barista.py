@@ -222,9 +222,10 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
         skorch's per-epoch history printout.
-    compile : bool, default=False
-        Train through ``torch.compile``: faster steps after a one-off compilation (see
-        ``docs/training.md``, "Compiled training").
+    compile : bool or dict, default=False
+        Train through ``torch.compile``: faster steps after a one-off compilation. A dict
+        compiles with it as ``torch.compile``'s keyword arguments (``{"mode": "max-autotune"}``,
+        ``{"backend": "aot_eager"}``); see ``docs/training.md``, "Compiled training".
     callbacks : list or None, default=None
         Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``).
 
@@ -536,10 +537,13 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         initialisation with the architecture of ``BaristaTransformer(**init_params)``.
     init_params : dict or None, default=None
         BaristaTransformer parameters for ``pretrained=None``.
-    readout : {"token_weights", "mean"}, default="token_weights"
+    readout : {"token_weights", "mean", "attention"}, default="token_weights"
         ``"token_weights"``: a learned weight per channel x patch token, one set per session
         (the reference head; predicting needs a session seen at fit). ``"mean"``: mean pooling
-        (any session).
+        (any session). ``"attention"``: attentive pooling, a softmax over the real tokens of
+        their dot product with one learned query (started at zero = the mean; any session):
+        weights tokens by their content, so a few responsive channels can dominate the pooled
+        embedding. Not in the reference head.
     head_norm : bool, default=False
         Standardise the pooled embedding over each batch (``BatchNorm1d`` without affine
         parameters; its running statistics at prediction) before the linear classifier, as
@@ -570,9 +574,10 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
-    compile : bool, default=False
-        Train through ``torch.compile``: faster steps after a one-off compilation (see
-        ``docs/training.md``, "Compiled training").
+    compile : bool or dict, default=False
+        Train through ``torch.compile``: faster steps after a one-off compilation. A dict
+        compiles with it as ``torch.compile``'s keyword arguments (``{"mode": "max-autotune"}``,
+        ``{"backend": "aot_eager"}``); see ``docs/training.md``, "Compiled training".
     callbacks : list or None, default=None
         Extra skorch callbacks (e.g. ``skorch.callbacks.ProgressBar()``).
 
@@ -595,7 +600,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
     _parameter_constraints = {
         "pretrained": [None, BaseEstimator],
         "init_params": [dict, None],
-        "readout": [StrOptions({"token_weights", "mean"})],
+        "readout": [StrOptions({"token_weights", "mean", "attention"})],
         "head_norm": ["boolean"],
         "freeze_tokenizer": ["boolean", StrOptions({"auto"})],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -790,6 +795,7 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
                 module, valid_set=valid, criterion=torch.nn.CrossEntropyLoss,
                 callbacks=self._training_callbacks(valid is not None),
                 optimizer__param_groups=[("token_weights", {"lr": self.head_lr}),
+                                         ("query", {"lr": self.head_lr}),
                                          ("classifier.*", {"lr": self.head_lr})])
             self.best_epoch_ = None
             if self.max_epochs > 0:

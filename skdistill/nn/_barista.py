@@ -28,6 +28,7 @@ No sklearn in here (layering rule of ``skdistill.nn``).
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -549,7 +550,12 @@ class BaristaClassifierModule(nn.Module):
 
     ``readout="token_weights"``: a bias-free weight per channel x patch token, one set per
     session (the token count depends on the montage), started at the mean over real tokens;
-    ``readout="mean"``: the plain mean over real tokens.
+    ``readout="mean"``: the plain mean over real tokens;
+    ``readout="attention"``: attentive pooling, a softmax over the real tokens of
+    ``token . query / sqrt(d)`` with one learned ``query`` shared by every session (the
+    attentive probe of I-JEPA / V-JEPA: Assran et al. 2023, Bardes et al. 2024). The query
+    starts at zero, i.e. at the plain mean, and learns which tokens to weight by what they
+    contain, not by where they are, so it needs no per-session table.
 
     Parameters
     ----------
@@ -557,7 +563,7 @@ class BaristaClassifierModule(nn.Module):
     n_classes : int
     n_sessions, n_patches, max_channels : int
         Shape of the per-session token-weight table.
-    readout : {"token_weights", "mean"}
+    readout : {"token_weights", "mean", "attention"}
     session_channels : sequence of int, optional
         Real channels per session (for the mean-pool initial weights).
     head_norm : bool, default=False
@@ -578,6 +584,7 @@ class BaristaClassifierModule(nn.Module):
             for s, n_ch in enumerate(session_channels):
                 weights[s, :, :n_ch] = 1.0 / (n_patches * n_ch)
         self.token_weights = nn.Parameter(weights) if readout == "token_weights" else None
+        self.query = nn.Parameter(torch.zeros(d_model)) if readout == "attention" else None
         self.norm = nn.BatchNorm1d(d_model, affine=False) if head_norm else None
         self.classifier = nn.Linear(d_model, n_classes)
 
@@ -592,7 +599,11 @@ class BaristaClassifierModule(nn.Module):
         else:
             out = self.encoder.contextualize(tokens, spatial_ids, channel_mask)
         real = channel_mask.to(out.dtype)[:, None, :]
-        if self.token_weights is None:
+        if self.query is not None:
+            scores = torch.einsum("bncd,d->bnc", out, self.query) / math.sqrt(out.shape[-1])
+            scores = scores.masked_fill(~channel_mask[:, None, :].bool(), float("-inf"))
+            weight = torch.softmax(scores.flatten(1), dim=1).view_as(scores)
+        elif self.token_weights is None:
             weight = real.expand(-1, out.shape[1], -1)
             weight = weight / weight.sum(dim=(1, 2), keepdim=True)
         else:
