@@ -35,16 +35,23 @@ def test_sampler_shards_the_one_process_batches():
     assert len(list(GlobalBatchShardSampler(range(17), 8, 2, 0))) == 2
 
 
-def test_two_processes_match_one_process_exactly_when_training_is_deterministic():
-    # the student's objective has no random masking; grid windows: the one-process fit is a
-    # fixed sequence of global batches, which two processes must reproduce (same weights, same
-    # loss curve up to float rounding)
+def _student_problem(max_epochs):
+    """Spikes, LFP and an unfitted student of a frozen one-epoch teacher (grid windows: a
+    deterministic sequence of global batches)."""
     rng = np.random.default_rng(0)
     S = rng.poisson(1.0, (180, 8)).astype(float)
     L = rng.normal(size=(180, 8))
     teacher = MaskedSpikeTransformer(**SMALL, decoder_width=8, max_epochs=1).fit(S)
     student = DistilledLFPTransformer(FrozenEstimator(teacher), **SMALL, batch_size=8,
-                                      max_epochs=4, window_sampling="grid")
+                                      max_epochs=max_epochs, window_sampling="grid")
+    return S, L, student
+
+
+def test_two_processes_match_one_process_exactly_when_training_is_deterministic():
+    # the student's objective has no random masking; grid windows: the one-process fit is a
+    # fixed sequence of global batches, which two processes must reproduce (same weights, same
+    # loss curve up to float rounding)
+    S, L, student = _student_problem(max_epochs=4)
     one = clone(student).fit(L, teacher_X=S)
     two = fit_distributed(student, L, teacher_X=S, world_size=2, threads_per_process=1)
     assert one.n_windows_ == two.n_windows_ == 16  # two full global batches per epoch
@@ -62,12 +69,7 @@ def test_compiled_training_in_two_processes_matches_one_eager_process():
     # compile=True under DDP: each process compiles its module (a dict of torch.compile
     # arguments travels to the spawned processes; aot_eager traces forward and backward as
     # inductor does, without its compile time) and the fit equals the eager one-process fit
-    rng = np.random.default_rng(0)
-    S = rng.poisson(1.0, (180, 8)).astype(float)
-    L = rng.normal(size=(180, 8))
-    teacher = MaskedSpikeTransformer(**SMALL, decoder_width=8, max_epochs=1).fit(S)
-    student = DistilledLFPTransformer(FrozenEstimator(teacher), **SMALL, batch_size=8,
-                                      max_epochs=3, window_sampling="grid")
+    S, L, student = _student_problem(max_epochs=3)
     one = clone(student).fit(L, teacher_X=S)
     two = fit_distributed(clone(student).set_params(compile={"backend": "aot_eager"}), L,
                           teacher_X=S, world_size=2, threads_per_process=1)
