@@ -34,7 +34,10 @@ Run ``python -m benchmarks.distillation`` (hours on 2 shared cores: ~1 h per pop
 ``--seeds`` restrict the grid. Writes ``benchmarks/results/distillation.{json,md,png}``.
 ``--lfp-layers N`` deepens SS-LFP, MS-LFP and the students to N blocks, all alike (a capacity
 check at matched budgets; the teacher and its cached fits stay) and writes
-``distillation_lfp<N>layers.*`` instead.
+``distillation_lfp<N>layers.*`` instead. ``--lfp-window W`` gives the same LFP models windows of
+W bins (the reference's are 500 = 5 s; the default scale's 50), with the batch scaled so that a
+step still reads the same number of bins (matched budgets), and writes
+``distillation_lfpwindow<W>.*``; both options combine.
 """
 
 from __future__ import annotations
@@ -95,7 +98,8 @@ def _stopped_early(est):
     return len(valid) - 1 - int(np.nanargmin(valid)) >= params["patience"]
 
 
-#: the LFP models that ``--lfp-layers`` deepens (the teacher and the fine-tuning heads keep theirs)
+#: the LFP models that ``--lfp-layers`` / ``--lfp-window`` change (the teacher and the fine-tuning
+#: heads keep theirs)
 LFP_ROWS = ("SS-LFP", "MS-LFP", "Distilled LFP", CENTRED)
 
 
@@ -329,6 +333,21 @@ def report(done, pending, settings, per_model, quick, out, command, name="distil
     return md
 
 
+def lfp_model_params(args, model_params):
+    """What ``--lfp-layers`` / ``--lfp-window`` set on the LFP models (None: nothing). A window of
+    W bins comes with ``batch_size * segment_length / W`` windows per batch (at least 1)."""
+    params = {}
+    if args.lfp_layers is not None:
+        params["n_layers"] = args.lfp_layers
+    if args.lfp_window is not None:
+        if args.lfp_window < 2:
+            raise SystemExit(f"--lfp-window must be at least 2 bins; got {args.lfp_window}.")
+        bins = model_params["batch_size"] * model_params["segment_length"]
+        params.update(segment_length=args.lfp_window,
+                      batch_size=max(1, round(bins / args.lfp_window)))
+    return params or None
+
+
 def main(argv=None):
     parser = make_parser(__doc__, seeds=(0, 1, 2),
                          quick_help="1 seed, 4 x 40 s sessions, 1-2 epochs (about 2 minutes)")
@@ -339,6 +358,10 @@ def main(argv=None):
     parser.add_argument("--lfp-layers", type=int, default=None,
                         help="depth of SS-LFP, MS-LFP and the students (default: the teacher's); "
                              "writes distillation_lfp<N>layers.*")
+    parser.add_argument("--lfp-window", type=int, default=None,
+                        help="window (bins) of SS-LFP, MS-LFP and the students, the batch scaled "
+                             "to the same bins per step (default: the teacher's); writes "
+                             "distillation_lfpwindow<W>.*")
     args = parse_args(parser, argv)
     from skdistill._comparison import REFERENCE_SCALE, run_comparison
 
@@ -357,8 +380,9 @@ def main(argv=None):
                     split="SegmentSplit(500 rows, 80/10/10, seed 42)",
                     decoder="per-session OLS on train segments, R² on val+test, mean x/y",
                     ms_lfp_epochs=math.ceil(scale["epochs"]["lfp"] / scale["n_sessions"]))
-    lfp_params = None if args.lfp_layers is None else {"n_layers": args.lfp_layers}
-    name = "distillation" if lfp_params is None else f"distillation_lfp{args.lfp_layers}layers"
+    lfp_params = lfp_model_params(args, scale["model_params"])
+    name = "distillation" + (f"_lfp{args.lfp_layers}layers" if args.lfp_layers else "") + (
+        f"_lfpwindow{args.lfp_window}" if args.lfp_window else "")
     if lfp_params is not None:
         settings["lfp_model_params"] = lfp_params
     cache = make_cache(enabled=not (args.quick or args.no_cache))
@@ -375,7 +399,8 @@ def main(argv=None):
     command = "python -m benchmarks.distillation" + (
         f" --seeds {' '.join(map(str, seeds))}" if seeds != [0, 1, 2] else "") + (
         f" --lfp-models {args.lfp_models}" if lfp_models != ["population", "mrp"] else "") + (
-        f" --lfp-layers {args.lfp_layers}" if lfp_params else "")
+        f" --lfp-layers {args.lfp_layers}" if args.lfp_layers else "") + (
+        f" --lfp-window {args.lfp_window}" if args.lfp_window else "")
     done, per_model = [], {m: [] for m in lfp_models}
     for k, (seed, lfp_model, guard) in enumerate(todo_now):
         log(f"== unit {k + 1}/{len(todo)}: seed {seed}, {lfp_model}"
@@ -384,7 +409,7 @@ def main(argv=None):
         desc = dict(benchmark="distillation", n_sessions=scale["n_sessions"],
                     duration=scale["duration"], lfp_model=lfp_model, seed=seed)
         config = dict(desc, scale=scale, guard=guard)
-        if lfp_params is not None:  # a deeper LFP run never reads the default run's units
+        if lfp_params is not None:  # a deeper / longer-window run never reads the default's units
             config["lfp_params"] = lfp_params
 
         def run(seed=seed, lfp_model=lfp_model, guard=guard, desc=desc):
