@@ -128,9 +128,16 @@ def main(argv=None):
     parser = make_parser(__doc__, seeds=(0,), quick_help="3 repeats, the teacher default only, "
                                                          "no compilation")
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--sizes", nargs="+", default=None, metavar="TEXT",
+                        help="only the sizes whose name contains one of these (e.g. '5 s'), "
+                             "without the training steps; default: all four and the steps")
     args = parse_args(parser, argv)
     repeats = 3 if args.quick else max(5, args.repeats)
     sizes = dict(list(SIZES.items())[:1]) if args.quick else SIZES
+    if args.sizes:
+        sizes = {k: v for k, v in sizes.items() if any(text in k for text in args.sizes)}
+        if not sizes:
+            raise SystemExit(f"no size matches {args.sizes}; sizes: {list(SIZES)}")
     report = {"repeats": repeats, "sizes": SIZES, "threads": torch.get_num_threads(),
               "sublayers": {}, "stacks": {}}
     for size, (d, layers, heads, bins, patches, batch) in sizes.items():
@@ -147,7 +154,7 @@ def main(argv=None):
             "speed_vs_torch_eager": {k: float(np.median(torch_t / np.array(v)))
                                      for k, v in times.items()},
             "compile_seconds": compile_s, "compiled_max_abs_difference": gap}
-    if not args.quick:
+    if not (args.quick or args.sizes):
         print("training steps, eager and compiled ...", flush=True)
         report["training"] = training_steps(repeats, list(MODELS))
     command = " ".join(["python -m benchmarks.encoder_speed_breakdown"] + list(argv or sys.argv[1:]))
