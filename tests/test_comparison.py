@@ -134,3 +134,25 @@ def test_benchmark_cache_key_is_the_same_in_every_process(tmp_path):
                                      np.arange(20.0).reshape(10, 2),
                                      session=np.array(["a"] * 5 + ["b"] * 5, dtype=object))
     assert here == there and len(here) == 20
+
+
+def test_lfp_window_keeps_the_bins_per_step():
+    """``--lfp-window W`` gives the LFP models W-bin windows and the batch that reads as many bins
+    per step as the default scale (matched budgets); ``--lfp-layers`` combines with it."""
+    import argparse
+
+    from benchmarks.distillation import index_suffix, lfp_model_params
+
+    scale = {"segment_length": 50, "batch_size": 32}
+    args = argparse.Namespace(lfp_layers=None, lfp_window=None)
+    assert lfp_model_params(args, scale) is None
+    args.lfp_window = 200
+    assert lfp_model_params(args, scale) == {"segment_length": 200, "batch_size": 8}
+    args.lfp_window, args.lfp_layers = 3000, 4
+    params = lfp_model_params(args, scale)
+    assert params == {"n_layers": 4, "segment_length": 3000, "batch_size": 1}
+    # the models of such a run are indexed under their own names
+    assert index_suffix(params) == "_batch_size1_n_layers4_segment_length3000"
+    args.lfp_window = 1
+    with pytest.raises(SystemExit, match="at least 2 bins"):
+        lfp_model_params(args, scale)
