@@ -497,7 +497,8 @@ def main(argv=None):
     parser.add_argument("--finetune-batch-size", type=int, default=8,
                         help="8: 16 steps per epoch on 128 training segments, 480 in 30 epochs "
                         "(the reference: batch 128 on ~2,000 segments, about as many steps)")
-    parser.add_argument("--readout", default="token_weights", choices=["token_weights", "mean", "attention"],
+    parser.add_argument("--readout", default="token_weights",
+                        choices=["token_weights", "mean", "attention"],
                         help="fine-tuning readout (token_weights: the reference head)")
     parser.add_argument("--head-norm", action="store_true",
                         help="BatchNorm (no affine) on the pooled embedding before the classifier")

@@ -277,3 +277,18 @@ def test_default_target_is_the_papers_raw_cosine(data, teacher, student):
     centred = DistilledLFPTransformer(teacher=FrozenEstimator(teacher), target_mode="center", **TINY)
     centred.fit(L, teacher_X=S, session=s)
     np.testing.assert_allclose(centred.module_.target_mean.numpy(), t.mean(0), rtol=1e-4, atol=1e-5)
+
+
+def test_weighted_losses_equal_the_losses_on_the_masked_rows():
+    from skdistill.nn._distill import variance_hinge
+
+    torch.manual_seed(0)
+    a, b = torch.randn(4, 6, 8) * 0.5, torch.randn(4, 6, 8)
+    rows = torch.ones(4, 6, dtype=torch.bool)
+    rows[1, 3:] = False
+    for kind in ("cosine", "mse"):
+        assert torch.allclose(alignment_loss(a, b, kind, weights=rows),
+                              alignment_loss(a[rows], b[rows], kind), atol=1e-6)
+    assert torch.allclose(variance_hinge(a, 1.0, weights=rows), variance_hinge(a[rows], 1.0),
+                          atol=1e-6)
+    assert torch.allclose(variance_hinge(a, 1.0), variance_hinge(a.reshape(-1, 8), 1.0))

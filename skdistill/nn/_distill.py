@@ -58,13 +58,11 @@ def variance_hinge(latents, floor=1.0, weights=None):
     """Mean over dimensions of ``relu(floor - std)``, std taken over every bin of the batch
     (over the bins where ``weights`` is 1, when given)."""
     flat = latents.reshape(-1, latents.shape[-1])
-    if weights is None:
-        var = flat.var(dim=0)
-    else:
-        w = weights.reshape(-1, 1).to(flat.dtype)
-        n = w.sum()
-        mean = (flat * w).sum(0) / n.clamp_min(1.0)
-        var = ((flat - mean).square() * w).sum(0) / (n - 1).clamp_min(1.0)
+    w = (torch.ones(len(flat), dtype=flat.dtype, device=flat.device) if weights is None
+         else weights.reshape(-1).to(flat.dtype))[:, None]
+    n = w.sum()
+    mean = (flat * w).sum(0) / n.clamp_min(1.0)
+    var = ((flat - mean).square() * w).sum(0) / (n - 1).clamp_min(1.0)  # unbiased, as torch.var
     std = torch.sqrt(var + 1e-4)
     return F.relu(floor - std).mean()
 
