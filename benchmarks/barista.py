@@ -169,11 +169,14 @@ def run(args, cache):
 
     cohort_kw = dict(max_channels=args.max_channels, effect_size=args.effect_size,
                      response_model=args.response_model)
-    pre_kw = dict(tokenizer=args.tokenizer, max_epochs=args.pretrain_epochs, batch_size=args.batch_size, lr=args.lr,
-                  ema_momentum=args.ema_momentum, ema_schedule=args.ema_schedule,
+    arch_kw = dict(tokenizer=args.tokenizer,
+                   **({"spectral_bands": args.spectral_bands} if args.spectral_bands else {}))
+    pre_kw = dict(**arch_kw, max_epochs=args.pretrain_epochs, batch_size=args.batch_size,
+                  lr=args.lr, ema_momentum=args.ema_momentum, ema_schedule=args.ema_schedule,
                   mask_ratio=args.mask_ratio, normalize_targets=args.normalize_targets)
     ft_kw = dict(max_epochs=args.finetune_epochs, batch_size=args.finetune_batch_size,
-                 readout=args.readout, head_norm=args.head_norm)
+                 readout=args.readout, head_norm=args.head_norm,
+                 **({"head_init": args.head_init} if args.head_init != "random" else {}))
     seed = args.pretrain_seed
     started = time.perf_counter()
     train = make_ieeg_cohort(subjects=args.pretrain_subjects, n_segments=args.pretrain_segments,
@@ -187,8 +190,20 @@ def run(args, cache):
     meta_train = dict(session=np.asarray(train.session, dtype=str), electrodes=train.electrodes)
     data = {"cohort": cohort_key(cohort_kw), "subjects": list(args.pretrain_subjects),
             "seed": seed, "n_segments": args.pretrain_segments}
-    results = {"finetuned": {}, "frozen": {}, "random_init": {}, "band_power": [], "null": [],
-               "pretrain": {}, "finetune_seconds": []}
+    results = {"finetuned": {}, "frozen": {}, "random_init": {}, "frozen_random": {},
+               "band_power": [], "null": [], "pretrain": {}, "finetune_seconds": []}
+
+    def probe(est):
+        """Frozen-probe AUROCs of ``est`` on every held-out subject x seed (same folds)."""
+        rows = []
+        for s, test in tests.items():
+            feats = frozen_features(est, test.X, dict(session=test.session,
+                                                      electrodes=test.electrodes))
+            for k in args.ft_seeds:
+                fold = folds[s][k % args.folds]
+                rows.append({"subject": s, "seed": k,
+                             **{name: fold_probe(F, test.y, fold) for name, F in feats.items()}})
+        return rows
 
     def ft_runs(name, source, labels_for=None):
         """Fine-tuning results of ``source`` over held-out subjects x seeds (memoised)."""
@@ -230,8 +245,9 @@ def run(args, cache):
             return
         # random init does not depend on the pretraining recipe: built from the defaults
         rand = cache.fit(BaristaTransformer(encoding, random_state=seed, max_epochs=0,
-                                            tokenizer=args.tokenizer),
+                                            **arch_kw),
                          train.X, data=data, **meta_train).estimator
+        results["frozen_random"][encoding] = probe(rand)
         results["random_init"][encoding] = ft_runs(f"random-{encoding}", rand)
         print(f"random init {encoding}: fine-tuned "
               f"{np.nanmean([r['auroc'] for r in results['random_init'][encoding]]):.3f} "
@@ -254,14 +270,7 @@ def run(args, cache):
             **meta_train)
         est = fit.estimator
         results["pretrain"][cell] = fit.record
-        frozen = []
-        for s, test in tests.items():
-            feats = frozen_features(est, test.X, dict(session=test.session,
-                                                      electrodes=test.electrodes))
-            for k in args.ft_seeds:
-                fold = folds[s][k % args.folds]
-                frozen.append({"subject": s, "seed": k,
-                               **{name: fold_probe(F, test.y, fold) for name, F in feats.items()}})
+        frozen = probe(est)
         results["frozen"][cell] = frozen
         results["finetuned"][cell] = ft_runs(cell, est)
         if cell == args.null_cell:
@@ -316,6 +325,13 @@ def write(results, args):
     frozen = {c: {k: summary([r[k] for r in v]) for k in ("mean-pool", "token energy")}
               for c, v in results["frozen"].items()}
     rand = {e: summary([r["auroc"] for r in v]) for e, v in results["random_init"].items()}
+    frozen_rand = {e: {k: summary([r[k] for r in v]) for k in ("mean-pool", "token energy")}
+                   for e, v in results.get("frozen_random", {}).items() if v}
+    probe_gain = {c: summary(_paired([{**r, "auroc": r["mean-pool"]} for r in v],
+                                     [{**r, "auroc": r["mean-pool"]} for r in
+                                      results["frozen_random"][c.split("+")[0]]]))
+                  for c, v in results["frozen"].items()
+                  if c.split("+")[0] in frozen_rand}
     band = summary([r["auroc"] for r in results["band_power"]])
     hand = {k: summary([r["auroc"] for r in v])
             for k, v in results.get("hand_features", {}).items()}
@@ -348,6 +364,8 @@ def write(results, args):
     }
     payload = {"config": {k: (str(v) if k == "out" else v) for k, v in vars(args).items()},
                "finetuned_auroc": ft, "frozen_probe_auroc": frozen, "random_init_auroc": rand,
+               "frozen_probe_random_init_auroc": frozen_rand,
+               "frozen_probe_pretrained_minus_random": probe_gain,
                "pretrained_minus_random": gain, "by_encoding": by_enc,
                "parcel_minus_channel": contrast, "band_power_auroc": band, "hand_features_auroc": hand, "null_auroc": null,
                "targets": targets, "reference_auc": REFERENCE, "raw": results}
@@ -388,7 +406,8 @@ def write(results, args):
         f"normalized targets {args.normalize_targets}). Fine-tune on held-out "
         f"sub-{args.heldout_subjects} ({args.heldout_segments} segments each; per fold "
         f"{_block_sizes(args)}): frozen {args.tokenizer!r} tokenizer,"
-        f" {args.readout!r} readout{' + batch-norm' if args.head_norm else ''} head, "
+        f" {args.readout!r} readout{' + batch-norm' if args.head_norm else ''} head"
+        f"{' started at the frozen logistic-regression probe (LP-FT)' if args.head_init == 'probe' else ''}, "
         f"{args.finetune_epochs} epochs, batch {args.finetune_batch_size}, "
         "best validation ROC-AUC epoch kept, reference chronological folds (seed k on fold k). "
         f"Test ROC-AUC, mean ± s.e.m. over {n} runs ({len(args.heldout_subjects)} subjects x "
@@ -410,6 +429,13 @@ def write(results, args):
         gtxt = (f"{g['mean']:+.3f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}]" if g else "—")
         lines.append(f"| {c} | {cell_text(frozen[c]['mean-pool'])} | "
                      f"{cell_text(frozen[c]['token energy'])} | {gtxt} |")
+    for e, g in frozen_rand.items():
+        lines.append(f"| random init, {e} encoding | {cell_text(g['mean-pool'])} | "
+                     f"{cell_text(g['token energy'])} | — |")
+    if probe_gain:
+        lines += ["", "Frozen mean-pool probe, pretrained − random init (paired, 95 % CI): "
+                  + "; ".join(f"{c} {g['mean']:+.3f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}]"
+                              for c, g in probe_gain.items()) + "."]
     lines += ["", "## Baselines and controls", "", "| | ROC-AUC mean ± s.e.m. |", "|---|---|",
               f"| per-channel log 70-150 Hz power + logistic regression | {cell_text(band)} |"]
     for k, g in hand.items():
@@ -448,11 +474,15 @@ def write(results, args):
 
 
 def results_name(args):
-    """``barista`` for the reference's CNN tokenizer and head; ``_<tokenizer>`` and
+    """``barista`` for the reference's CNN tokenizer and head; ``_<tokenizer>[<N>bands]`` and
     ``_head_<readout>[_norm]`` are appended for the others."""
     name = "barista" if args.tokenizer == "cnn" else f"barista_{args.tokenizer}"
+    if args.tokenizer == "spectral" and args.spectral_bands:
+        name += f"{args.spectral_bands}bands"
     if args.readout != "token_weights" or args.head_norm:
         name += f"_head_{args.readout}" + ("_norm" if args.head_norm else "")
+    if args.head_init != "random":
+        name += f"_init{args.head_init}"
     return name
 
 
@@ -485,6 +515,9 @@ def main(argv=None):
     parser.add_argument("--tokenizer", default="cnn", choices=["cnn", "spectral"],
                         help="cnn: the reference's dilated CNN; spectral: per-patch log "
                         "spectrum + linear (results go to barista_spectral.*)")
+    parser.add_argument("--spectral-bands", type=int, default=None,
+                        help="spectral tokenizer: average power over this many log-spaced bands "
+                        "(results go to barista_spectral<N>bands.*)")
     parser.add_argument("--pretrain-epochs", type=int, default=30)
     parser.add_argument("--pretrain-seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -502,6 +535,9 @@ def main(argv=None):
                         help="fine-tuning readout (token_weights: the reference head)")
     parser.add_argument("--head-norm", action="store_true",
                         help="BatchNorm (no affine) on the pooled embedding before the classifier")
+    parser.add_argument("--head-init", default="random", choices=["random", "probe"],
+                        help="probe: the classifier starts at the logistic regression on the "
+                        "frozen pooled embedding (LP-FT; results go to ..._initprobe.*)")
     parser.add_argument("--ft-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=CELLS)

@@ -57,15 +57,24 @@ proba = clf.predict_proba(X, session=session, electrodes=electrodes)[:, 1]
 print("fine-tuned training-set P(speech) by label:",
       {int(k): float(np.mean(proba[y == k]).round(3)) for k in (0, 1)})
 
+# With few labelled segments, start the classifier at the logistic-regression probe of the
+# frozen embedding and fine-tune from there (LP-FT; docs/barista.md, "Start from the probe").
+clf = BaristaClassifier(FrozenEstimator(encoder), head_init="probe", readout="mean",
+                        head_norm=True, max_epochs=3, batch_size=16, random_state=0)
+clf.fit(X, y, session=session, electrodes=electrodes)
+
 # The tokenizer is a hyperparameter too: the reference's dilated CNN ("cnn") or the per-patch
-# log power spectrum ("spectral"), whose tokens carry 70-150 Hz power linearly (docs/barista.md,
-# "Which tokenizer"). Same frozen probe, same folds.
+# log power spectrum ("spectral"), whose tokens carry 70-150 Hz power linearly, here also with
+# the power averaged over 16 log-spaced bands (docs/barista.md, "Which tokenizer",
+# "Band-averaged spectra"). Same frozen probe, same folds.
 from sklearn.model_selection import cross_val_score
 
 with sklearn.config_context(enable_metadata_routing=True):
-    for tokenizer in ("cnn", "spectral"):
-        probe = sklearn.clone(search.best_estimator_).set_params(barista__tokenizer=tokenizer)
+    for tokenizer, bands in (("cnn", None), ("spectral", None), ("spectral", 16)):
+        probe = sklearn.clone(search.best_estimator_).set_params(
+            barista__tokenizer=tokenizer, barista__spectral_bands=bands)
         scores = cross_val_score(probe, X, y, cv=ChronologicalFolds(n_splits=2), scoring="roc_auc",
                                  params=dict(session=session, electrodes=electrodes,
                                              groups=session))
-        print(f"tokenizer={tokenizer!r}: frozen-probe ROC-AUC {scores.mean():.3f}")
+        print(f"tokenizer={tokenizer!r}, spectral_bands={bands}: frozen-probe ROC-AUC "
+              f"{scores.mean():.3f}")

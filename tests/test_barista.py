@@ -674,3 +674,33 @@ def test_cosine_ema_schedule_rises_to_one(data):
     with pytest.raises(ValueError, match="ema_schedule"):
         BaristaTransformer(ema_schedule="linear", **TINY).fit(X, session=session,
                                                               electrodes=electrodes)
+
+
+def test_probe_head_init_is_the_logistic_regression_on_the_pooled_embedding(data, fitted):
+    """``head_init="probe"`` starts the classifier at sklearn's logistic regression on the
+    standardised mean-pooled embedding (``BaristaTransformer.transform``) of the training
+    segments: with no fine-tuning epochs the classifier predicts exactly that probe."""
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, session, electrodes = data
+    emb = fitted.transform(X, session=session, electrodes=electrodes)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000)).fit(emb, y)
+    expected = probe.predict_proba(emb)
+    for head_norm in (False, True):
+        clf = BaristaClassifier(FrozenEstimator(fitted), head_init="probe", probe_C=0.5,
+                                readout="mean", head_norm=head_norm, max_epochs=0,
+                                validation_fraction=0.0, random_state=0).fit(
+            X, y, session=session, electrodes=electrodes)
+        got = clf.predict_proba(X, session=session, electrodes=electrodes)
+        np.testing.assert_allclose(got, expected, atol=2e-4)
+    # fine-tuning from it trains on, from the probe's solution
+    tuned = BaristaClassifier(FrozenEstimator(fitted), head_init="probe", readout="mean",
+                              head_norm=True, max_epochs=2, random_state=0, batch_size=16).fit(
+        X, y, session=session, electrodes=electrodes)
+    assert len(tuned.history_) == 2
+    with pytest.raises(ValueError, match="head_init"):
+        BaristaClassifier(FrozenEstimator(fitted), head_init="lda").fit(
+            X, y, session=session, electrodes=electrodes)

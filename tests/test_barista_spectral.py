@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
 from skdistill import BaristaClassifier, BaristaTransformer
-from skdistill.nn import BaristaEncoder, SpectralTokenizer
+from skdistill.nn import BaristaEncoder, SpectralTokenizer, log_spaced_bands
 
 TINY = dict(patch_size=64, d_model=8, n_layers=1, n_heads=2, predictor_hidden=16, batch_size=16)
 FS = 512.0
@@ -55,6 +55,66 @@ def test_log_spectrum_is_the_hann_periodogram():
     sine = torch.sin(2 * torch.pi * 96.0 / FS * torch.arange(64.0))[None]
     assert int(tok.log_spectrum(sine).argmax()) == 12
     assert tok.encode(torch.as_tensor(x, dtype=torch.float32)).shape == (5, 8)
+
+
+def test_log_spaced_bands_tile_the_bins_single_bins_low_wider_high():
+    for n_bins, n_bands in [(65, 16), (65, 2), (33, 33), (257, 24), (65, 40)]:
+        edges = log_spaced_bands(n_bins, n_bands)
+        widths = np.diff(edges)
+        assert edges[0] == 0 and edges[-1] == n_bins and len(widths) == n_bands
+        assert widths.min() >= 1 and widths[0] == 1  # DC alone
+        assert np.all(np.diff(widths) >= 0) or n_bands == n_bins  # never narrower upwards
+    # 0.25 s patches at 512 Hz, 16 bands: 4 Hz bins up to 36 Hz, high gamma in 3 bands
+    assert log_spaced_bands(65, 16) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 21, 28, 37, 49, 65]
+    for bad in (1, 66):
+        with pytest.raises(ValueError, match="n_bands must be in"):
+            log_spaced_bands(65, bad)
+
+
+def test_band_spectrum_is_the_log_of_the_band_mean_power_and_less_noisy():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 128))
+    window = np.hanning(128)
+    power = np.abs(np.fft.rfft(x * window)) ** 2 / (window ** 2).sum()
+    edges = log_spaced_bands(65, 16)
+    expected = np.log(np.stack([power[:, a:b].mean(axis=1) for a, b in zip(edges, edges[1:])],
+                               axis=1) + 1e-6)
+    tok = SpectralTokenizer(128, 32, n_bands=16)
+    got = tok.log_spectrum(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)  # float32 window, weights
+    assert tok.pooler.weight.shape == (32, 16)
+    # white noise: one bin's log power has the chi-squared(2) spread (~5.6 dB); the widest
+    # band (16 bins, 196-260 Hz) averages it down by about sqrt(16)
+    single = np.log(power[:, 50]).std()
+    widest = got[:, -1].std()
+    assert 1.1 < single < 1.4, single  # sd of log(Exp(1)) = pi / sqrt(6) = 1.28
+    assert widest < single / 2.5, (single, widest)
+    # n_bands = every bin is the unbanded tokenizer
+    plain = SpectralTokenizer(128, 32).log_spectrum(torch.as_tensor(x))
+    torch.testing.assert_close(SpectralTokenizer(128, 32, 65).log_spectrum(torch.as_tensor(x)),
+                               plain, rtol=1e-5, atol=1e-5)
+
+
+def test_estimator_spectral_bands_builds_banded_tokens_and_survives_save_load(tmp_path):
+    X, _ = _brown_segments(32, seed=3)
+    session, electrodes = np.array(["s"] * len(X)), {"s": _table(4)}
+    est = BaristaTransformer(tokenizer="spectral", spectral_bands=8, max_epochs=1,
+                             random_state=0, **TINY).fit(X, session=session, electrodes=electrodes)
+    assert est.module_.encoder.tokenizer.pooler.in_features == 8
+    assert est.module_.target_tokenizer.n_bands == 8
+    est.save(tmp_path / "bands.pt")
+    loaded = BaristaTransformer.load(tmp_path / "bands.pt")
+    assert loaded.spectral_bands == 8
+    np.testing.assert_array_equal(loaded.transform(X, session=session, electrodes=electrodes),
+                                  est.transform(X, session=session, electrodes=electrodes))
+    # more bands than the patch has bins: a clear error at fit
+    with pytest.raises(ValueError, match="n_bands must be in"):
+        BaristaTransformer(tokenizer="spectral", spectral_bands=40, max_epochs=0, **TINY).fit(
+            X, session=session, electrodes=electrodes)
+    # the CNN tokenizer ignores it
+    cnn = BaristaTransformer(spectral_bands=8, max_epochs=0, **TINY).fit(
+        X, session=session, electrodes=electrodes)
+    assert not isinstance(cnn.module_.encoder.tokenizer, SpectralTokenizer)
 
 
 def test_encoder_builds_either_tokenizer_and_refuses_others():

@@ -183,6 +183,12 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         BrainBERT's spectrogram input). The CNN's per-patch layer norms hide band power that is a
         small share of a z-scored channel's variance (70-150 Hz high gamma is about 1 %); the
         spectral tokens carry every band's power linearly (``docs/barista.md``, "Which tokenizer").
+    spectral_bands : int, optional
+        With ``tokenizer="spectral"``: average the periodogram's power over this many
+        logarithmically spaced bands before the log (:func:`skdistill.nn.log_spaced_bands`;
+        at most ``patch_size // 2 + 1``); None keeps every bin. Band powers are less noisy than
+        single bins, and with ``spectral_bands <= d_model`` the token layer can keep every band
+        (``docs/barista.md``, "Band-averaged spectra"). Ignored by the CNN tokenizer.
     patch_size : int, default=128
         Samples per token patch. 128 = 0.25 s at the 512 Hz of
         :func:`skdistill.datasets.make_ieeg_cohort`, so its 3 s segments give 12 patches as in
@@ -255,6 +261,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         "mask_scale": [str],
         "mask_ratio": [Interval(numbers.Real, 0, 1, closed="right")],
         "tokenizer": [StrOptions({"cnn", "spectral"})],
+        "spectral_bands": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "patch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "d_model": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_layers": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -284,6 +291,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         mask_ratio=0.3,
         *,
         tokenizer="cnn",
+        spectral_bands=None,
         patch_size=128,
         d_model=32,
         n_layers=2,
@@ -314,6 +322,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
         self.mask_scale = mask_scale
         self.mask_ratio = mask_ratio
         self.tokenizer = tokenizer
+        self.spectral_bands = spectral_bands
         self.patch_size = patch_size
         self.d_model = d_model
         self.n_layers = n_layers
@@ -359,6 +368,7 @@ class BaristaTransformer(TransformerMixin, TorchEstimator):
             "mlp_ratio": self.mlp_ratio,
             "dropout": self.dropout,
             "tokenizer": self.tokenizer,
+            "spectral_bands": self.spectral_bands if self.tokenizer == "spectral" else None,
         }
 
     def _build_module(self):
@@ -553,6 +563,18 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
     freeze_tokenizer : bool or "auto", default="auto"
         Freeze the CNN, pooler and spatial tables. ``"auto"``: frozen when starting from a
         pretrained encoder, trainable at random init (the reference's random baseline).
+    head_init : {"random", "probe"}, default="random"
+        How the classifier starts. ``"random"``: torch's default initialisation (the reference
+        protocol). ``"probe"``: the solution of a logistic regression (``StandardScaler`` +
+        ``LogisticRegression(C=probe_C)``, solved to convergence by sklearn) on the pooled
+        embeddings of the training segments from the starting encoder, folded into the linear
+        layer (and, with ``head_norm``, its standardisation into the norm's running
+        statistics); fine-tuning then starts where the frozen linear probe ends (linear probing,
+        then fine-tuning: LP-FT, Kumar et al. 2022, ICLR). A probe solved exactly beats a head
+        trained by a few hundred noisy AdamW steps from few segments (measured in
+        ``docs/barista.md``, "Start from the probe").
+    probe_C : float, default=1.0
+        Inverse L2 penalty of that logistic regression (sklearn's ``C``).
     lr, head_lr : float, default=1e-4, 1e-3
         AdamW learning rates of the encoder and of the new head (token weights + classifier).
     weight_decay : float, default=1e-2
@@ -603,6 +625,8 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         "readout": [StrOptions({"token_weights", "mean", "attention"})],
         "head_norm": ["boolean"],
         "freeze_tokenizer": ["boolean", StrOptions({"auto"})],
+        "head_init": [StrOptions({"random", "probe"})],
+        "probe_C": [Interval(numbers.Real, 0, None, closed="neither")],
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "head_lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
@@ -628,6 +652,8 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         readout="token_weights",
         head_norm=False,
         freeze_tokenizer="auto",
+        head_init="random",
+        probe_C=1.0,
         lr=1e-4,
         head_lr=1e-3,
         weight_decay=1e-2,
@@ -650,6 +676,8 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
         self.readout = readout
         self.head_norm = head_norm
         self.freeze_tokenizer = freeze_tokenizer
+        self.head_init = head_init
+        self.probe_C = probe_C
         self.lr = lr
         self.head_lr = head_lr
         self.weight_decay = weight_decay
@@ -790,6 +818,8 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
                     max(self.batch_size, 64), self.device_)
                 inputs.arrays = arrays
             held = holdout_rows(inputs.session, self.validation_fraction, 1)  # a row is a segment
+            if self.head_init == "probe":
+                self._init_head_from_probe(module, inputs.arrays, ~held, labels)
             train, valid = _split_inputs(inputs.arrays, held, labels)
             net = self._make_net(
                 module, valid_set=valid, criterion=torch.nn.CrossEntropyLoss,
@@ -806,6 +836,46 @@ class BaristaClassifier(ClassifierMixin, TorchEstimator):
             else:
                 self.net_ = net.initialize()
         return self
+
+    def _init_head_from_probe(self, module, arrays, rows, labels):
+        """Set the classifier (and the head norm's running statistics) to the logistic
+        regression of ``labels`` on the pooled embeddings of ``rows`` (``head_init="probe"``)."""
+        from sklearn.linear_model import LogisticRegression
+
+        pooled = predict_batches(
+            module, {k: v[rows] for k, v in arrays.items()}, max(self.batch_size, 64),
+            self.device_, fn=lambda m, **batch: m.pool(**batch)).astype(np.float64)
+        y = labels[rows]
+        if len(np.unique(y)) < 2:
+            raise ValueError("head_init='probe' needs both classes among the training segments "
+                             "(after the held-out validation segments are set aside).")
+        mean, var = pooled.mean(axis=0), pooled.var(axis=0)
+        if module.norm is not None:
+            eps = module.norm.eps
+            scale = np.sqrt(var + eps)
+        else:
+            scale = np.where(var > 0, np.sqrt(var), 1.0)
+        z = (pooled - mean) / scale
+        probe = LogisticRegression(C=self.probe_C, max_iter=2000).fit(z, y)
+        coef, intercept = probe.coef_, probe.intercept_
+        n_classes = len(self.classes_)
+        if coef.shape[0] == 1:  # binary: logit(class 1) = z @ coef + b -> two logits, half each
+            coef = np.concatenate([-coef, coef]) / 2.0
+            intercept = np.concatenate([-intercept, intercept]) / 2.0
+        weight = np.zeros((n_classes, pooled.shape[1]))
+        bias = np.zeros(n_classes)
+        weight[probe.classes_] = coef
+        bias[probe.classes_] = intercept
+        if module.norm is not None:  # the norm standardises; the linear layer reads z
+            with torch.no_grad():
+                module.norm.running_mean.copy_(torch.as_tensor(mean))
+                module.norm.running_var.copy_(torch.as_tensor(var))
+        else:  # fold the standardisation into the linear layer
+            weight = weight / scale
+            bias = bias - weight @ mean
+        with torch.no_grad():
+            module.classifier.weight.copy_(torch.as_tensor(weight))
+            module.classifier.bias.copy_(torch.as_tensor(bias))
 
     def decision_function(self, X, *, session=None, electrodes=None):
         """Class logits ``(n_segments, n_classes)`` (a column vector for two classes)."""
