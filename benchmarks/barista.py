@@ -305,10 +305,10 @@ def _memo_exists(cache, name, config):
                               ).exists()
 
 
-def _paired(a, b):
-    """Per-(subject, seed) differences a - b (both lists of result dicts)."""
-    idx = {(r["subject"], r["seed"]): r["auroc"] for r in b}
-    return [r["auroc"] - idx[(r["subject"], r["seed"])] for r in a
+def _paired(a, b, key="auroc"):
+    """Per-(subject, seed) differences of ``key`` a - b (both lists of result dicts)."""
+    idx = {(r["subject"], r["seed"]): r[key] for r in b}
+    return [r[key] - idx[(r["subject"], r["seed"])] for r in a
             if (r["subject"], r["seed"]) in idx]
 
 
@@ -322,16 +322,14 @@ def write(results, args):
     results["random_init"] = {e: v for e, v in results["random_init"].items() if v}
     results["frozen"] = {c: v for c, v in results["frozen"].items() if c in results["finetuned"]}
     ft = {c: summary([r["auroc"] for r in v]) for c, v in results["finetuned"].items()}
-    frozen = {c: {k: summary([r[k] for r in v]) for k in ("mean-pool", "token energy")}
-              for c, v in results["frozen"].items()}
+    def probe_summary(rows):
+        return {k: summary([r[k] for r in rows]) for k in ("mean-pool", "token energy")}
+
+    frozen = {c: probe_summary(v) for c, v in results["frozen"].items()}
     rand = {e: summary([r["auroc"] for r in v]) for e, v in results["random_init"].items()}
-    frozen_rand = {e: {k: summary([r[k] for r in v]) for k in ("mean-pool", "token energy")}
-                   for e, v in results.get("frozen_random", {}).items() if v}
-    probe_gain = {c: summary(_paired([{**r, "auroc": r["mean-pool"]} for r in v],
-                                     [{**r, "auroc": r["mean-pool"]} for r in
-                                      results["frozen_random"][c.split("+")[0]]]))
-                  for c, v in results["frozen"].items()
-                  if c.split("+")[0] in frozen_rand}
+    frozen_rand = {e: probe_summary(v) for e, v in results.get("frozen_random", {}).items() if v}
+    probe_gain = {c: summary(_paired(v, results["frozen_random"][c.split("+")[0]], "mean-pool"))
+                  for c, v in results["frozen"].items() if c.split("+")[0] in frozen_rand}
     band = summary([r["auroc"] for r in results["band_power"]])
     hand = {k: summary([r["auroc"] for r in v])
             for k, v in results.get("hand_features", {}).items()}
